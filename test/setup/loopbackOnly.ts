@@ -27,8 +27,9 @@ function hostOf(args: unknown[]): string | undefined {
   const first = args[0];
   if (Array.isArray(first)) return hostOf(first);
   if (first && typeof first === "object") {
-    const o = first as { host?: string; path?: string };
-    if (o.path !== undefined) return undefined; // unix socket / named pipe: local by construction
+    const o = first as { host?: string | null; path?: string | null };
+    // net.connect treats a non-empty `path` as a unix socket or named pipe: local by construction.
+    if (typeof o.path === "string" && o.path.length > 0) return undefined;
     return o.host ?? "localhost";
   }
   if (typeof first === "number") return typeof args[1] === "string" ? args[1] : "localhost";
