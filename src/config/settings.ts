@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CloudNameSchema } from "../auth/clouds.js";
 
 /**
  * One schema for every setting the product reads from its environment. Names follow DESIGN.md
@@ -17,8 +18,6 @@ const httpsUrl = (name: string) =>
     .refine((v) => v.startsWith("https://"), { error: `${name} must use https://` })
     .transform((v) => v.replace(/\/+$/, ""));
 
-export const CLOUD_NAMES = ["commercial", "us", "eu", "uk", "gcc", "gcc-high", "dod"] as const;
-
 export const SettingsSchema = z.object({
   AZURE_TENANT_ID: z.string().min(1).optional(),
   AZURE_CLIENT_ID: z.string().min(1).optional(),
@@ -28,7 +27,7 @@ export const SettingsSchema = z.object({
   AZURE_FEDERATED_TOKEN_FILE: z.string().min(1).optional(),
   AZURE_AUTHORITY_HOST: httpsUrl("AZURE_AUTHORITY_HOST").optional(),
   MDE_CLOUD: z
-    .enum(CLOUD_NAMES, { error: `MDE_CLOUD must be one of ${CLOUD_NAMES.join(", ")}` })
+    .enum(CloudNameSchema.options, { error: `MDE_CLOUD must be one of ${CloudNameSchema.options.join(", ")}` })
     .default("commercial"),
   MDE_API_BASE_URL: httpsUrl("MDE_API_BASE_URL").optional(),
   MDE_API_SCOPE: z.string().min(1).optional(),
