@@ -1,0 +1,540 @@
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+  timingSafeEqual,
+  type KeyObject,
+} from "node:crypto";
+import type http from "node:http";
+import { z } from "zod";
+import { checkClientAssertion } from "./clientAssertion.js";
+import { entraError, entraErrorReply, type EntraError } from "./entraError.js";
+import { BodyTooLargeError, readBody, writeJson, type JsonReply } from "./httpUtil.js";
+import { decodeJwt, signJwtRs256, verifyJwtSignature } from "./jwt.js";
+import type { AppRegistration } from "./scenario.js";
+
+/**
+ * An Entra-like token endpoint that real msal-node accepts as its authority: OpenID configuration,
+ * instance discovery, signing keys, and the client-credentials grant on the v2 and v1 token
+ * endpoints, with a client secret or a certificate-signed client assertion. The simulated API checks
+ * the bearer tokens it issues with `verifyBearer`.
+ */
+export interface TokenServiceOptions {
+  tenantId: string;
+  apps: AppRegistration[];
+  /** e.g. "https://localhost:43123" — the authority host; called lazily because the port is known after listen. */
+  authorityHost: () => string;
+  /** access tokens' lifetime in real seconds (default 3599); NOT divided by time scale: MSAL's fixed 300 s renewal offset would otherwise make every call refresh. */
+  tokenLifetimeSeconds?: number;
+  /** fault hook: when true, the token endpoint answers 503 with an AADSTS-style JSON error body. */
+  isDown?: () => boolean;
+  /** Milliseconds since the epoch; token times are real time, so this defaults to Date.now. */
+  now?: () => number;
+  /** RSA signing key; Entra signs every tenant's tokens with the same keys, so services may share one. Default: a fresh key. */
+  signingKey?: KeyObject;
+}
+
+export interface VerifiedCaller {
+  appId: string;
+  displayName: string;
+  roles: string[];
+  tenantId: string;
+  /** The token's `aud`: the resource it was requested for. */
+  audience: string;
+}
+
+export type BearerCheck = { ok: true; caller: VerifiedCaller } | { ok: false; reason: string };
+
+export interface TokenService {
+  /** Handles the request if it is one of the token service's paths; returns false otherwise. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<boolean>;
+  /** Checks an `Authorization` header value: Bearer, signature (our key), expiry, tenant. */
+  verifyBearer(authorization: string | undefined): BearerCheck;
+  /** Adds an app at run time (tests register certificate apps this way). */
+  registerApp(app: AppRegistration): void;
+  /** How many tokens were issued, and how many token requests were refused. */
+  counts(): { issued: number; refused: number };
+}
+
+const CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const MAX_TOKEN_REQUEST_BYTES = 64 * 1024;
+/** Scopes MSAL may add to any request; a client-credentials request ignores them. */
+const OIDC_SCOPES = new Set(["openid", "profile", "offline_access", "email"]);
+
+const AccessTokenClaimsSchema = z.looseObject({
+  aud: z.string(),
+  iss: z.string(),
+  tid: z.string(),
+  appid: z.string(),
+  app_displayname: z.string(),
+  roles: z.array(z.string()).default([]),
+  nbf: z.number(),
+  exp: z.number(),
+});
+
+/** Echo only identifier-shaped request values in error texts; anything else may be a secret pasted in the wrong field. */
+function shown(value: string): string {
+  return /^[A-Za-z0-9._:/-]{1,200}$/.test(value) ? value : "(value not shown)";
+}
+
+function missing(field: string): EntraError {
+  return entraError(
+    400,
+    "invalid_request",
+    900144,
+    `The request body must contain the following parameter: '${field}'.`,
+  );
+}
+
+function tenantNotFound(tenant: string): EntraError {
+  return entraError(
+    400,
+    "invalid_tenant",
+    90002,
+    `Tenant '${shown(tenant)}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+  );
+}
+
+function invalidSecret(clientId: string): EntraError {
+  return entraError(
+    401,
+    "invalid_client",
+    7000215,
+    `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+  );
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // Hashing first gives equal lengths, so the comparison time says nothing about either value.
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    return new URL(value).protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+/** The resource a v2 `scope` asks for: exactly one `<https resource>/.default`. */
+function resourceFromScope(scope: string): string | EntraError {
+  const scopes = scope.split(/\s+/).filter((s) => s !== "" && !OIDC_SCOPES.has(s));
+  const only = scopes.length === 1 ? scopes[0] : undefined;
+  if (only === undefined || !only.endsWith("/.default")) {
+    return entraError(
+      400,
+      "invalid_scope",
+      1002012,
+      `The provided value for scope ${shown(scope)} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+    );
+  }
+  return only.slice(0, -"/.default".length);
+}
+
+function checkResource(resource: string, tenantId: string): EntraError | undefined {
+  if (isHttpsUrl(resource)) return undefined;
+  return entraError(
+    400,
+    "invalid_resource",
+    500011,
+    `The resource principal named ${shown(resource)} was not found in the tenant named ${tenantId}.`,
+  );
+}
+
+/** A stable object id per app, as Entra gives each service principal one. */
+function objectIdFor(tenantId: string, clientId: string): string {
+  const h = createHash("sha256").update(`${tenantId}/${clientId}`).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export function createTokenService(options: TokenServiceOptions): TokenService {
+  const tenantId = options.tenantId.toLowerCase();
+  const lifetime = options.tokenLifetimeSeconds ?? 3599;
+  const nowMs = options.now ?? Date.now;
+  const nowSeconds = () => Math.floor(nowMs() / 1000);
+  const host = () => options.authorityHost().replace(/\/+$/, "");
+  const hostAndPort = () => new URL(host()).host;
+  const issuerV1 = `https://sts.windows.net/${tenantId}/`;
+
+  const privateKey = options.signingKey ?? generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+  const publicKey = createPublicKey(privateKey);
+  const kid = createHash("sha256")
+    .update(publicKey.export({ type: "spki", format: "der" }))
+    .digest("base64url")
+    .slice(0, 27);
+
+  const apps = new Map<string, AppRegistration>();
+  const registerApp = (app: AppRegistration) => apps.set(app.clientId.toLowerCase(), app);
+  options.apps.forEach(registerApp);
+
+  let issued = 0;
+  let refused = 0;
+
+  /**
+   * Documents name the host the client used (localhost or 127.0.0.1 reach the same simulator), since
+   * msal-node rejects an OpenID configuration whose issuer is on another host than its authority.
+   */
+  const originOf = (req: http.IncomingMessage) => {
+    const given = req.headers.host;
+    return given && /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:.]+\](:\d+)?$/.test(given)
+      ? `https://${given}`
+      : host();
+  };
+
+  const isOurTenant = (tenant: string) => tenant.toLowerCase() === tenantId;
+
+  function openIdConfigurationV2(origin: string): unknown {
+    const base = `${origin}/${tenantId}`;
+    return {
+      token_endpoint: `${base}/oauth2/v2.0/token`,
+      token_endpoint_auth_methods_supported: ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+      jwks_uri: `${base}/discovery/v2.0/keys`,
+      response_modes_supported: ["query", "fragment", "form_post"],
+      subject_types_supported: ["pairwise"],
+      id_token_signing_alg_values_supported: ["RS256"],
+      response_types_supported: ["code", "id_token", "code id_token", "id_token token"],
+      scopes_supported: ["openid", "profile", "email", "offline_access"],
+      issuer: `${base}/v2.0`,
+      request_uri_parameter_supported: false,
+      authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+      device_authorization_endpoint: `${base}/oauth2/v2.0/devicecode`,
+      http_logout_supported: true,
+      frontchannel_logout_supported: true,
+      end_session_endpoint: `${base}/oauth2/v2.0/logout`,
+      claims_supported: ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid", "roles"],
+      tenant_region_scope: "NA",
+      cloud_instance_name: new URL(origin).hostname,
+    };
+  }
+
+  function openIdConfigurationV1(origin: string): unknown {
+    const base = `${origin}/${tenantId}`;
+    return {
+      token_endpoint: `${base}/oauth2/token`,
+      token_endpoint_auth_methods_supported: ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+      jwks_uri: `${base}/discovery/keys`,
+      response_modes_supported: ["query", "fragment", "form_post"],
+      subject_types_supported: ["pairwise"],
+      id_token_signing_alg_values_supported: ["RS256"],
+      response_types_supported: ["code", "id_token", "code id_token", "token id_token", "token"],
+      scopes_supported: ["openid"],
+      issuer: issuerV1,
+      authorization_endpoint: `${base}/oauth2/authorize`,
+      end_session_endpoint: `${base}/oauth2/logout`,
+      tenant_region_scope: "NA",
+      cloud_instance_name: new URL(origin).hostname,
+    };
+  }
+
+  function keys(): unknown {
+    const jwk = publicKey.export({ format: "jwk" });
+    return { keys: [{ kty: "RSA", use: "sig", alg: "RS256", kid, n: jwk.n, e: jwk.e, issuer: issuerV1 }] };
+  }
+
+  function instanceDiscovery(url: URL, origin: string): JsonReply | EntraError {
+    const endpoint = url.searchParams.get("authorization_endpoint");
+    if (!endpoint) return missing("authorization_endpoint");
+    let authorize: URL;
+    try {
+      authorize = new URL(endpoint);
+    } catch {
+      return entraError(400, "invalid_instance", 50049, "Unknown or invalid instance.");
+    }
+    if (authorize.protocol !== "https:" || ![hostAndPort(), new URL(origin).host].includes(authorize.host)) {
+      return entraError(400, "invalid_instance", 50049, "Unknown or invalid instance.");
+    }
+    const tenant = authorize.pathname.split("/").find((s) => s !== "") ?? "common";
+    const here = authorize.host;
+    return {
+      status: 200,
+      body: {
+        tenant_discovery_endpoint: `${authorize.origin}/${tenant}/v2.0/.well-known/openid-configuration`,
+        "api-version": "1.1",
+        metadata: [{ preferred_network: here, preferred_cache: here, aliases: [here] }],
+      },
+    };
+  }
+
+  function issueAccessToken(app: AppRegistration, resource: string, certificateCredential: boolean): string {
+    const iat = nowSeconds();
+    const oid = objectIdFor(tenantId, app.clientId);
+    return signJwtRs256(
+      { typ: "JWT", kid },
+      {
+        aud: resource,
+        iss: issuerV1,
+        iat,
+        nbf: iat,
+        exp: iat + lifetime,
+        app_displayname: app.displayName,
+        appid: app.clientId,
+        appidacr: certificateCredential ? "2" : "1",
+        idp: issuerV1,
+        idtyp: "app",
+        oid,
+        roles: app.roles,
+        sub: oid,
+        tid: tenantId,
+        uti: randomBytes(16).toString("base64url"),
+        ver: "1.0",
+      },
+      privateKey,
+    );
+  }
+
+  /** Authenticates the client; returns the app and how it proved itself, or the error. */
+  function authenticate(
+    params: URLSearchParams,
+    app: AppRegistration,
+    acceptedAudiences: string[],
+  ): { certificate: boolean } | EntraError {
+    const secret = params.get("client_secret");
+    const assertion = params.get("client_assertion");
+    if ((secret === null) === (assertion === null)) {
+      return entraError(
+        401,
+        "invalid_client",
+        7000218,
+        "The request body must contain exactly one of the following parameters: 'client_assertion' or 'client_secret'.",
+      );
+    }
+    if (secret !== null) {
+      const ok = app.clientSecret !== undefined && sameSecret(secret, app.clientSecret);
+      return ok ? { certificate: false } : invalidSecret(app.clientId);
+    }
+    const assertionType = params.get("client_assertion_type");
+    if (assertionType === null) return missing("client_assertion_type");
+    if (assertionType !== CLIENT_ASSERTION_TYPE) {
+      return entraError(
+        400,
+        "invalid_request",
+        50027,
+        `'client_assertion_type' must be '${CLIENT_ASSERTION_TYPE}'.`,
+      );
+    }
+    const failure = checkClientAssertion({
+      assertion: assertion ?? "",
+      clientId: app.clientId,
+      certificatesPem: app.certificatesPem,
+      acceptedAudiences,
+      nowSeconds: nowSeconds(),
+    });
+    return failure ?? { certificate: true };
+  }
+
+  async function tokenRequest(
+    req: http.IncomingMessage,
+    url: URL,
+    tenant: string,
+    version: "v1" | "v2",
+  ): Promise<JsonReply | EntraError> {
+    if (req.method !== "POST") {
+      return entraError(
+        400,
+        "invalid_request",
+        900561,
+        `The endpoint only accepts POST requests. Received a ${shown(req.method ?? "")} request.`,
+      );
+    }
+    if (!isOurTenant(tenant)) return tenantNotFound(tenant);
+
+    let body: Buffer;
+    try {
+      body = await readBody(req, MAX_TOKEN_REQUEST_BYTES);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        return entraError(400, "invalid_request", 90015, "The request body is too large.");
+      }
+      throw err;
+    }
+    const isForm = (req.headers["content-type"] ?? "").includes("application/x-www-form-urlencoded");
+    const params = new URLSearchParams(isForm ? body.toString("utf8") : "");
+
+    const grantType = params.get("grant_type");
+    if (grantType === null) return missing("grant_type");
+    if (grantType !== "client_credentials") {
+      return entraError(
+        400,
+        "unsupported_grant_type",
+        70003,
+        `The app requested an unsupported grant type '${shown(grantType)}'.`,
+      );
+    }
+    const clientId = params.get("client_id");
+    if (clientId === null) return missing("client_id");
+
+    let resource: string;
+    if (version === "v2") {
+      const scope = params.get("scope");
+      if (scope === null) return missing("scope");
+      const fromScope = resourceFromScope(scope);
+      if (typeof fromScope !== "string") return fromScope;
+      resource = fromScope;
+    } else {
+      const given = params.get("resource");
+      if (given === null) return missing("resource");
+      resource = given;
+    }
+    resource = resource.replace(/\/+$/, "");
+    const resourceError = checkResource(resource, tenantId);
+    if (resourceError) return resourceError;
+
+    const app = apps.get(clientId.toLowerCase());
+    if (!app) {
+      return entraError(
+        400,
+        "unauthorized_client",
+        700016,
+        `Application with identifier '${shown(clientId)}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+      );
+    }
+
+    const origins = [...new Set([host(), originOf(req)])];
+    const endpoints = [url.pathname, `/${tenant}/oauth2/v2.0/token`, `/${tenant}/oauth2/token`];
+    const acceptedAudiences = [...new Set(endpoints.flatMap((p) => origins.map((o) => `${o}${p}`)))];
+    const auth = authenticate(params, app, acceptedAudiences);
+    if ("status" in auth) return auth;
+
+    const accessToken = issueAccessToken(app, resource, auth.certificate);
+    issued += 1;
+    const headers = { "cache-control": "no-store, no-cache", pragma: "no-cache" };
+    if (version === "v2") {
+      return {
+        status: 200,
+        headers,
+        body: {
+          token_type: "Bearer",
+          expires_in: lifetime,
+          ext_expires_in: lifetime,
+          access_token: accessToken,
+        },
+      };
+    }
+    // The v1 endpoint answers numbers as strings and names the resource.
+    const now = nowSeconds();
+    return {
+      status: 200,
+      headers,
+      body: {
+        token_type: "Bearer",
+        expires_in: String(lifetime),
+        ext_expires_in: String(lifetime),
+        expires_on: String(now + lifetime),
+        not_before: String(now),
+        resource,
+        access_token: accessToken,
+      },
+    };
+  }
+
+  /** What a path of ours answers; undefined when the path is not the token service's. */
+  async function route(
+    req: http.IncomingMessage,
+    url: URL,
+  ): Promise<{ reply: JsonReply | EntraError; tokenEndpoint: boolean } | undefined> {
+    const segments = url.pathname.split("/").filter((s) => s !== "");
+    const [tenant, ...rest] = segments;
+    if (tenant === undefined) return undefined;
+    const path = rest.join("/");
+    const tokenVersion = path === "oauth2/v2.0/token" ? "v2" : path === "oauth2/token" ? "v1" : undefined;
+    const documents = new Map<string, () => JsonReply | EntraError>([
+      ["discovery/instance", () => instanceDiscovery(url, originOf(req))],
+      [
+        "v2.0/.well-known/openid-configuration",
+        () =>
+          isOurTenant(tenant)
+            ? { status: 200, body: openIdConfigurationV2(originOf(req)) }
+            : tenantNotFound(tenant),
+      ],
+      [
+        ".well-known/openid-configuration",
+        () =>
+          isOurTenant(tenant)
+            ? { status: 200, body: openIdConfigurationV1(originOf(req)) }
+            : tenantNotFound(tenant),
+      ],
+      ["discovery/v2.0/keys", () => ({ status: 200, body: keys() })],
+      ["discovery/keys", () => ({ status: 200, body: keys() })],
+    ]);
+    const document = documents.get(path);
+    if (tokenVersion === undefined && document === undefined) return undefined;
+
+    const tokenEndpoint = tokenVersion !== undefined;
+    if (options.isDown?.()) {
+      const reply = entraError(
+        503,
+        "temporarily_unavailable",
+        90033,
+        "A transient error has occurred. Please try again.",
+      );
+      return { reply, tokenEndpoint };
+    }
+    if (tokenVersion !== undefined)
+      return { reply: await tokenRequest(req, url, tenant, tokenVersion), tokenEndpoint };
+    if (req.method !== "GET") {
+      return {
+        reply: { status: 405, headers: { allow: "GET" }, body: { error: "method_not_allowed" } },
+        tokenEndpoint,
+      };
+    }
+    return { reply: (document as () => JsonReply | EntraError)(), tokenEndpoint };
+  }
+
+  return {
+    async handle(req, res, url) {
+      const routed = await route(req, url);
+      if (!routed) return false;
+      const { reply, tokenEndpoint } = routed;
+      const isError = "aadsts" in reply;
+      if (tokenEndpoint && isError) refused += 1;
+      const clientRequestId = req.headers["client-request-id"];
+      const correlationId =
+        typeof clientRequestId === "string" && /^[0-9a-f-]{36}$/i.test(clientRequestId)
+          ? clientRequestId
+          : randomUUID();
+      writeJson(res, isError ? entraErrorReply(reply, new Date(nowMs()), correlationId) : reply);
+      return true;
+    },
+
+    verifyBearer(authorization) {
+      if (authorization === undefined || authorization === "") {
+        return { ok: false, reason: "no Authorization header" };
+      }
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      if (!match?.[1]) return { ok: false, reason: "the Authorization header is not a Bearer token" };
+      const jwt = decodeJwt(match[1]);
+      if (!jwt) return { ok: false, reason: "the bearer token is malformed" };
+      if (jwt.header.alg !== "RS256" || jwt.header.kid !== kid || !verifyJwtSignature(jwt, publicKey)) {
+        return { ok: false, reason: "the bearer token's signature is invalid" };
+      }
+      const claims = AccessTokenClaimsSchema.safeParse(jwt.payload);
+      if (!claims.success) return { ok: false, reason: "the bearer token lacks required claims" };
+      const c = claims.data;
+      if (c.tid.toLowerCase() !== tenantId || c.iss !== issuerV1) {
+        return { ok: false, reason: "the bearer token was issued for another tenant" };
+      }
+      const now = nowSeconds();
+      if (c.exp <= now) return { ok: false, reason: "the bearer token has expired" };
+      if (c.nbf > now) return { ok: false, reason: "the bearer token is not valid yet" };
+      return {
+        ok: true,
+        caller: {
+          appId: c.appid,
+          displayName: c.app_displayname,
+          roles: c.roles,
+          tenantId: c.tid,
+          audience: c.aud,
+        },
+      };
+    },
+
+    registerApp,
+
+    counts: () => ({ issued, refused }),
+  };
+}
