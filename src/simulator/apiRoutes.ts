@@ -2,6 +2,7 @@ import type http from "node:http";
 import type { Logger } from "../logger.js";
 import type { ActionEngine } from "./actionEngine.js";
 import type { BlobLinks } from "./blobLinks.js";
+import { isDefenderAudience } from "./apiAudience.js";
 import { matchEndpoint, type EndpointName } from "./endpoints.js";
 import type { FaultInjector, FaultPlan } from "./faults.js";
 import {
@@ -136,7 +137,7 @@ export function createApiHandler(deps: ApiRouteDeps): ApiHandler {
     }
 
     const auth = deps.tokenService.verifyBearer(req.headers.authorization);
-    if (!auth.ok) {
+    if (!auth.ok || !isDefenderAudience(auth.caller.audience, [requestOrigin(req)])) {
       const reply = apiError(401, "Unauthorized", "Authorization has been denied for this request.", {
         "www-authenticate": "Bearer",
       });
@@ -171,7 +172,7 @@ export function createApiHandler(deps: ApiRouteDeps): ApiHandler {
       endpoint,
       params: match.params,
       url,
-      origin: `https://${req.headers.host ?? "localhost"}`,
+      origin: requestOrigin(req),
       requestor: caller.displayName,
       body,
       contentType: req.headers["content-type"],
@@ -297,6 +298,11 @@ async function handle(deps: ApiRouteDeps, call: CallContext): Promise<JsonReply>
 
 function metadata(call: CallContext): string {
   return `${call.origin}/api/$metadata#`;
+}
+
+/** `https://{Host}` as the request named the host. */
+function requestOrigin(req: http.IncomingMessage): string {
+  return `https://${req.headers.host ?? "localhost"}`;
 }
 
 function entity(status: number, context: string, value: object): JsonReply {

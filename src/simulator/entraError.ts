@@ -31,7 +31,13 @@ export function entraErrorReply(err: EntraError, now: Date, correlationId: strin
   const timestamp = entraTimestamp(now);
   return {
     status: err.status,
-    headers: { "cache-control": "no-store, no-cache", pragma: "no-cache" },
+    // A transient 503 says when to come back: without Retry-After, msal-node replays the cached
+    // failure for 60 s without asking again, so an outage would outlast its cause by a minute.
+    headers: {
+      "cache-control": "no-store, no-cache",
+      pragma: "no-cache",
+      ...(err.status === 503 ? { "retry-after": "1" } : {}),
+    },
     body: {
       error: err.error,
       error_description:

@@ -206,6 +206,16 @@ describe("MsalTokenProvider with the simulator's token service", () => {
     expect(err.message).toContain("try again later");
   });
 
+  it("recovers once the token endpoint is back (the 503 carries Retry-After, so MSAL does not replay it for 60 s)", async () => {
+    const p = provider(secret());
+    await p.getToken();
+    down = true;
+    await failure(p.getToken({ forceRefresh: true }));
+    down = false;
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await expect(p.getToken({ forceRefresh: true })).resolves.toMatch(/^eyJ/);
+  });
+
   it("reports an authority host nobody listens on as unreachable", async () => {
     const closed = net.createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));

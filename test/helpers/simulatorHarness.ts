@@ -35,7 +35,7 @@ export interface TestSimulator {
   sim: RunningSimulator;
   dispatcher: Agent;
   /** A client-credentials token for an app of the scenario (default: the first app). */
-  token(app?: { clientId: string; clientSecret: string }): Promise<string>;
+  token(app?: { clientId: string; clientSecret: string }, scope?: string): Promise<string>;
   /** `path` is relative to the API base (e.g. "/api/machines") or a full URL (e.g. a blob link). */
   call(method: string, path: string, options?: CallOptions): Promise<HttpResult>;
   close(): Promise<void>;
@@ -67,12 +67,15 @@ export async function startTestSimulator(options: SimulatorOptions = {}): Promis
     return { status: res.statusCode, headers: res.headers, text, json };
   };
 
-  const fetchToken = async (app?: { clientId: string; clientSecret: string }): Promise<string> => {
+  const fetchToken = async (
+    app?: { clientId: string; clientSecret: string },
+    scope = "https://api.securitycenter.microsoft.com/.default",
+  ): Promise<string> => {
     const form = new URLSearchParams({
       grant_type: "client_credentials",
       client_id: app?.clientId ?? sim.clientId,
       client_secret: app?.clientSecret ?? sim.clientSecret ?? "",
-      scope: "https://api.securitycenter.microsoft.com/.default",
+      scope,
     });
     const res = await call("POST", `${sim.authorityHost}/${sim.tenantId}/oauth2/v2.0/token`, {
       token: null,

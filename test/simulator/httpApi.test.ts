@@ -192,6 +192,19 @@ describe("errors", () => {
     }
   });
 
+  test("401 for a token minted for another resource; every Defender audience variant is accepted", async () => {
+    const graph = await t.token(undefined, "https://graph.microsoft.com/.default");
+    expect((await t.call("GET", "/api/machines", { token: graph })).status).toBe(401);
+    for (const scope of [
+      "https://api.security.microsoft.com/.default",
+      "https://securitycenter.onmicrosoft.com/windowsatpservice/.default",
+      "https://api-gov.securitycenter.microsoft.us/.default",
+    ]) {
+      const token = await t.token(undefined, scope);
+      expect((await t.call("GET", "/api/machines", { token })).status).toBe(200);
+    }
+  });
+
   test("403 Forbidden when the app lacks the endpoint's permission", async () => {
     const token = await t.token(READER);
     const submit = await t.call("POST", `/api/machines/${FINANCE}/runliveresponse`, {
