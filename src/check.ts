@@ -63,6 +63,7 @@ export async function runCheck(settings: Settings, out: Writable): Promise<numbe
       federatedTokenFile: settings.AZURE_FEDERATED_TOKEN_FILE,
       authorityHost: endpoints.authorityHost,
       scope: endpoints.scope,
+      useManagedIdentity: settings.MDE_MANAGED_IDENTITY,
     });
   } catch (err) {
     line(false, `credentials: ${explain(err)}`);

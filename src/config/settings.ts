@@ -25,6 +25,11 @@ export const SettingsSchema = z.object({
   AZURE_CLIENT_CERTIFICATE_PATH: z.string().min(1).optional(),
   AZURE_CLIENT_CERTIFICATE_PASSWORD: z.string().optional(),
   AZURE_FEDERATED_TOKEN_FILE: z.string().min(1).optional(),
+  /** Use the host's managed identity (App Service, VM, Arc) instead of an app credential. */
+  MDE_MANAGED_IDENTITY: z
+    .enum(["0", "1", "true", "false"], { error: "MDE_MANAGED_IDENTITY must be 1 or 0" })
+    .default("0")
+    .transform((v) => v === "1" || v === "true"),
   AZURE_AUTHORITY_HOST: httpsUrl("AZURE_AUTHORITY_HOST").optional(),
   MDE_CLOUD: z
     .enum(CloudNameSchema.options, { error: `MDE_CLOUD must be one of ${CloudNameSchema.options.join(", ")}` })
