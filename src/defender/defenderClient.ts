@@ -1,0 +1,377 @@
+import type { z } from "zod";
+import type { TokenProvider } from "../auth/tokenProvider.js";
+import type { Logger } from "../logger.js";
+import { DefenderResponseError, InvalidInputError, type DefenderEndpoint } from "./errors.js";
+import { HttpTransport, type CaOption, type TransportTimeouts } from "./httpTransport.js";
+import { assertActionId, assertCommandIndex, assertMachineId } from "./ids.js";
+import { filter, toSearchParams, type ODataQueryOptions } from "./odataQuery.js";
+import type { RetryPolicy } from "./retryPolicy.js";
+import {
+  LibraryFileCollectionSchema,
+  MachineActionCollectionSchema,
+  MachineActionSchema,
+  MachineCollectionSchema,
+  MachineSchema,
+  ResultLinkSchema,
+  type LibraryFile,
+  type Machine,
+  type MachineAction,
+} from "./schemas.js";
+
+export interface DefenderClientOptions {
+  /** e.g. https://api.securitycenter.microsoft.com; https only. */
+  apiBaseUrl: string | URL;
+  tokenProvider: TokenProvider;
+  /** MDE_TIME_SCALE; scales retry delays. */
+  timeScale?: number;
+  ca?: CaOption;
+  timeouts?: Partial<TransportTimeouts>;
+  retry?: Partial<RetryPolicy>;
+  maxResponseBytes?: number;
+  logger?: Logger;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** A live response command as the caller thinks of it; the client writes the wire form. */
+export type LiveResponseCommand =
+  | { type: "PutFile"; fileName: string }
+  | { type: "RunScript"; scriptName: string; args?: string }
+  | { type: "GetFile"; path: string };
+
+export interface RunLiveResponseRequest {
+  commands: LiveResponseCommand[];
+  /** Stored as `requestorComment`; carry a correlation tag here to find the action again. */
+  comment: string;
+}
+
+export type ListQuery = ODataQueryOptions & {
+  /** Pages to read by following `@odata.nextLink` (each page is one call from the read budget). */
+  maxPages?: number;
+};
+
+export interface ListResult<T> {
+  items: T[];
+  /** `@odata.count` of the first page, when the API sent one. */
+  count: number | undefined;
+  /** False when more pages exist than were read (page limit, or a next link this client will not follow). */
+  complete: boolean;
+}
+
+export interface ResultDownloadLink {
+  /** A SAS URL: a secret until it expires. Never log it; give it only to `downloadResultBlob`. */
+  url: URL;
+  /** From the link's `se` parameter, when present and readable. */
+  expiresAt?: Date;
+}
+
+/** What `list` needs of any `odataCollectionSchema(...)` output. */
+type CollectionPage<Item> = {
+  value: Item[];
+  "@odata.nextLink"?: string | undefined;
+  "@odata.count"?: number | undefined;
+};
+
+const DEFAULT_MAX_PAGES = 10;
+
+/** The API requires this order within one request (reference §3.1). */
+const COMMAND_ORDER: Record<LiveResponseCommand["type"], number> = { PutFile: 0, RunScript: 1, GetFile: 2 };
+
+/**
+ * The Defender for Endpoint API as typed functions. Ids and commands are checked before any call,
+ * reads are retried by the retry policy, and the two POSTs with effects (submit, cancel) are sent
+ * exactly once: when they fail, `submitOutcome(error)` says whether the action may exist.
+ */
+export class DefenderClient {
+  private readonly http: HttpTransport;
+
+  constructor(options: DefenderClientOptions) {
+    this.http = new HttpTransport(options);
+  }
+
+  /** Starts a live response action. Any 2xx is success; the returned action may be an existing one (§9.16). */
+  async runLiveResponse(
+    machineId: string,
+    request: RunLiveResponseRequest,
+    options: CallOptions = {},
+  ): Promise<MachineAction> {
+    const id = assertMachineId(machineId);
+    const body = { Commands: wireCommands(request.commands), Comment: assertComment(request.comment) };
+    return this.http.request({
+      endpoint: "runLiveResponse",
+      method: "POST",
+      url: this.http.url(`/api/machines/${id}/runliveresponse`),
+      body,
+      schema: MachineActionSchema,
+      retry: "never",
+      signal: options.signal,
+    });
+  }
+
+  async getMachineAction(actionId: string, options: CallOptions = {}): Promise<MachineAction> {
+    const id = assertActionId(actionId);
+    return this.http.request({
+      endpoint: "getMachineAction",
+      method: "GET",
+      url: this.http.url(`/api/machineactions/${id}`),
+      schema: MachineActionSchema,
+      retry: "read",
+      signal: options.signal,
+    });
+  }
+
+  async listMachineActions(
+    query: ListQuery = {},
+    options: CallOptions = {},
+  ): Promise<ListResult<MachineAction>> {
+    return this.list(
+      "listMachineActions",
+      "/api/machineactions",
+      MachineActionCollectionSchema,
+      query,
+      options,
+    );
+  }
+
+  /** Cancels a Pending or InProgress action; the API answers 400 for one that is already final. */
+  async cancelMachineAction(
+    actionId: string,
+    comment: string,
+    options: CallOptions = {},
+  ): Promise<MachineAction> {
+    const id = assertActionId(actionId);
+    return this.http.request({
+      endpoint: "cancelMachineAction",
+      method: "POST",
+      url: this.http.url(`/api/machineactions/${id}/cancel`),
+      body: { Comment: assertComment(comment) },
+      schema: MachineActionSchema,
+      retry: "never",
+      signal: options.signal,
+    });
+  }
+
+  /** A fresh SAS link (valid about 30 minutes) to the output of command `index`. */
+  async getLiveResponseResultDownloadLink(
+    actionId: string,
+    index: number,
+    options: CallOptions = {},
+  ): Promise<ResultDownloadLink> {
+    const id = assertActionId(actionId);
+    const i = assertCommandIndex(index);
+    const endpoint: DefenderEndpoint = "getLiveResponseResultDownloadLink";
+    const link = await this.http.request({
+      endpoint,
+      method: "GET",
+      url: this.http.url(`/api/machineactions/${id}/GetLiveResponseResultDownloadLink(index=${i})`),
+      schema: ResultLinkSchema,
+      retry: "read",
+      signal: options.signal,
+    });
+    let url: URL;
+    try {
+      url = new URL(link.value);
+    } catch {
+      throw new DefenderResponseError({
+        status: 200,
+        endpoint,
+        reason: "bad_link",
+        detail: "the link is not an absolute URL",
+      });
+    }
+    const se = Date.parse(url.searchParams.get("se") ?? "");
+    return Number.isNaN(se) ? { url } : { url, expiresAt: new Date(se) };
+  }
+
+  async listMachines(query: ListQuery = {}, options: CallOptions = {}): Promise<ListResult<Machine>> {
+    return this.list("listMachines", "/api/machines", MachineCollectionSchema, query, options);
+  }
+
+  async getMachine(machineId: string, options: CallOptions = {}): Promise<Machine> {
+    const id = assertMachineId(machineId);
+    return this.http.request({
+      endpoint: "getMachine",
+      method: "GET",
+      url: this.http.url(`/api/machines/${id}`),
+      schema: MachineSchema,
+      retry: "read",
+      signal: options.signal,
+    });
+  }
+
+  async listLibraryFiles(options: CallOptions = {}): Promise<ListResult<LibraryFile>> {
+    return this.list("listLibraryFiles", "/api/libraryfiles", LibraryFileCollectionSchema, {}, options);
+  }
+
+  /**
+   * The live response actions on a device since `since` whose comment contains `tag`: how a submit
+   * with an unknown outcome is resolved without sending it again.
+   */
+  async findLiveResponseActionsByComment(
+    machineId: string,
+    tag: string,
+    since: Date,
+    options: CallOptions = {},
+  ): Promise<MachineAction[]> {
+    const id = assertMachineId(machineId);
+    if (typeof tag !== "string" || tag.length === 0) {
+      throw new InvalidInputError(
+        "tag",
+        "tag must be a non-empty string (the correlation tag put in the comment)",
+      );
+    }
+    if (!(since instanceof Date) || Number.isNaN(since.getTime())) {
+      throw new InvalidInputError("since", "since must be a valid Date");
+    }
+    const { items } = await this.listMachineActions(
+      {
+        filter: filter.and(
+          filter.eq("machineId", id),
+          filter.eq("type", "LiveResponse"),
+          filter.ge("creationDateTimeUtc", since),
+        ),
+      },
+      options,
+    );
+    return items.filter((a) => a.requestorComment?.includes(tag) && a.machineId?.toLowerCase() === id);
+  }
+
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+
+  private async list<Item>(
+    endpoint: DefenderEndpoint,
+    path: string,
+    schema: z.ZodType<CollectionPage<Item>>,
+    query: ListQuery,
+    options: CallOptions,
+  ): Promise<ListResult<Item>> {
+    const { maxPages = DEFAULT_MAX_PAGES, ...odata } = query;
+    if (!Number.isSafeInteger(maxPages) || maxPages < 1) {
+      throw new InvalidInputError(
+        "maxPages",
+        `maxPages must be a whole number from 1; got ${String(maxPages)}`,
+      );
+    }
+    const items: Item[] = [];
+    let count: number | undefined;
+    let url: URL | undefined = this.http.url(path, toSearchParams(odata));
+    for (let page = 1; url !== undefined; page++) {
+      const body = await this.http.request({
+        endpoint,
+        method: "GET",
+        url,
+        schema,
+        retry: "read",
+        signal: options.signal,
+      });
+      items.push(...body.value);
+      if (page === 1) count = body["@odata.count"];
+      const next = body["@odata.nextLink"];
+      if (next === undefined) return { items, count, complete: true };
+      if (page >= maxPages) return { items, count, complete: false };
+      url = this.followable(endpoint, next);
+    }
+    return { items, count, complete: false };
+  }
+
+  /** A next link is followed only to the API's own origin: the bearer token must not go anywhere else. */
+  private followable(endpoint: DefenderEndpoint, nextLink: string): URL | undefined {
+    let next: URL | undefined;
+    try {
+      next = new URL(nextLink, this.http.apiBaseUrl);
+    } catch {
+      next = undefined;
+    }
+    if (next?.origin === this.http.apiBaseUrl.origin) return next;
+    this.http.logger.warn(
+      { endpoint, nextLinkHost: next?.host ?? "(unparseable)" },
+      "not following an @odata.nextLink to another origin; the list is incomplete",
+    );
+    return undefined;
+  }
+}
+
+function assertComment(comment: unknown): string {
+  if (typeof comment !== "string" || comment.trim().length === 0) {
+    throw new InvalidInputError(
+      "comment",
+      "comment must be a non-empty string saying why the action is taken",
+    );
+  }
+  return comment;
+}
+
+function requireText(value: unknown, field: string, what: string): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new InvalidInputError(field, `${field} must be a non-empty string (${what})`);
+  }
+  return value;
+}
+
+/** The exact wire form of reference §3.1: lower-case `type`/`params`/`key`/`value`, Args only when given. */
+function wireCommands(
+  commands: unknown,
+): Array<{ type: string; params: Array<{ key: string; value: string }> }> {
+  if (!Array.isArray(commands) || commands.length === 0) {
+    throw new InvalidInputError(
+      "commands",
+      "commands must be a non-empty list of RunScript, GetFile or PutFile commands",
+    );
+  }
+  let previousOrder = 0;
+  return (commands as LiveResponseCommand[]).map((command, i) => {
+    const field = `commands[${i}]`;
+    const order = COMMAND_ORDER[command?.type];
+    if (order === undefined) {
+      throw new InvalidInputError(
+        `${field}.type`,
+        `${field}.type must be one of PutFile, RunScript, GetFile`,
+      );
+    }
+    if (order < previousOrder) {
+      throw new InvalidInputError(
+        "commands",
+        `commands must be ordered PutFile, then RunScript, then GetFile (the API rejects other orders); ${field} is a ${command.type} after a later type`,
+      );
+    }
+    previousOrder = order;
+    switch (command.type) {
+      case "PutFile":
+        return {
+          type: "PutFile",
+          params: [
+            {
+              key: "FileName",
+              value: requireText(command.fileName, `${field}.file_name`, "a library file name"),
+            },
+          ],
+        };
+      case "RunScript": {
+        const params = [
+          {
+            key: "ScriptName",
+            value: requireText(command.scriptName, `${field}.script_name`, "a library script name"),
+          },
+        ];
+        if (command.args !== undefined && command.args !== "") {
+          params.push({
+            key: "Args",
+            value: requireText(command.args, `${field}.args`, "the script's arguments"),
+          });
+        }
+        return { type: "RunScript", params };
+      }
+      case "GetFile":
+        return {
+          type: "GetFile",
+          params: [
+            { key: "Path", value: requireText(command.path, `${field}.path`, "a file path on the device") },
+          ],
+        };
+    }
+  });
+}

@@ -1,0 +1,357 @@
+import { Agent, type Dispatcher } from "undici";
+import type { z } from "zod";
+import type { TokenProvider } from "../auth/tokenProvider.js";
+import { ConfigError } from "../config/settings.js";
+import { createLogger, type Logger } from "../logger.js";
+import { version } from "../version.js";
+import {
+  DefenderApiError,
+  DefenderNetworkError,
+  DefenderResponseError,
+  type DefenderEndpoint,
+} from "./errors.js";
+import { parseRetryAfter, resolveRetryPolicy, shouldRetryRead, type RetryPolicy } from "./retryPolicy.js";
+import { ErrorBodySchema } from "./schemas.js";
+
+/** Socket-level limits in real milliseconds. They guard against a dead network, not the API's schedule, so the time scale does not shrink them. */
+export interface TransportTimeouts {
+  /** TCP + TLS handshake. */
+  connectMs: number;
+  /** From sending the request until the response headers have arrived. */
+  headersMs: number;
+  /** Longest silence between two chunks of a response body. */
+  bodyMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: TransportTimeouts = { connectMs: 10_000, headersMs: 30_000, bodyMs: 60_000 };
+
+/** A list of 10,000 machine actions (the API's page limit) is about 20 MB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+export const USER_AGENT = `mde-live-response-mcp/${version}`;
+
+/** Trust anchors (PEM) that replace Node's for this connection, e.g. a simulator's CA; omit to use Node's (and NODE_EXTRA_CA_CERTS). */
+export type CaOption = string | Buffer | Array<string | Buffer>;
+
+export interface HttpTransportOptions {
+  apiBaseUrl: string | URL;
+  tokenProvider: TokenProvider;
+  timeScale?: number;
+  ca?: CaOption;
+  timeouts?: Partial<TransportTimeouts>;
+  retry?: Partial<RetryPolicy>;
+  maxResponseBytes?: number;
+  logger?: Logger;
+}
+
+export interface JsonRequest<T> {
+  endpoint: DefenderEndpoint;
+  method: "GET" | "POST";
+  url: URL;
+  /** Serialised as JSON. */
+  body?: unknown;
+  schema: z.ZodType<T>;
+  /** "read" requests are retried by the retry policy; "never" is for POSTs that change something. */
+  retry: "read" | "never";
+  signal?: AbortSignal | undefined;
+}
+
+/** Parses a configured base URL; only HTTPS is accepted, since every request carries a bearer token. */
+export function parseApiBaseUrl(value: string | URL): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(
+      "the Defender API base URL is not an absolute URL such as https://api.securitycenter.microsoft.com",
+    );
+  }
+  if (url.protocol !== "https:") {
+    throw new ConfigError(
+      `the Defender API base URL must use https: (got ${url.protocol}//${url.host}); bearer tokens are never sent in clear text`,
+    );
+  }
+  return url;
+}
+
+/**
+ * Passes a body through while counting it; past `maxBytes` it stops reading and throws what
+ * `overflow` builds, so an oversized response never sits whole in memory.
+ */
+export async function* limitBytes(
+  source: AsyncIterable<Buffer>,
+  maxBytes: number,
+  overflow: () => Error,
+): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of source) {
+    total += chunk.length;
+    if (total > maxBytes) throw overflow();
+    yield chunk;
+  }
+}
+
+/**
+ * Lets go of a response body that was not (fully) read. `destroy()` alone would make undici emit an
+ * abort error nobody listens to; `dump()` drains a small rest or closes the connection.
+ */
+export async function releaseBody(body: Dispatcher.ResponseData["body"]): Promise<void> {
+  if (!body.destroyed) await body.dump().catch(() => undefined);
+}
+
+class BodyTooLargeError extends Error {}
+
+async function readBody(body: Dispatcher.ResponseData["body"], maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of limitBytes(body, maxBytes, () => new BodyTooLargeError())) chunks.push(chunk);
+  } finally {
+    await releaseBody(body);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The one way this client talks HTTP to the Defender API: one keep-alive undici Agent, the bearer
+ * token on every request, JSON in and out with a size cap, a single token refresh on 401, and
+ * retries of reads as the retry policy decides.
+ */
+export class HttpTransport {
+  readonly apiBaseUrl: URL;
+  private readonly agent: Agent;
+  private readonly tokenProvider: TokenProvider;
+  private readonly policy: RetryPolicy;
+  private readonly maxResponseBytes: number;
+  readonly logger: Logger;
+
+  constructor(options: HttpTransportOptions) {
+    this.apiBaseUrl = parseApiBaseUrl(options.apiBaseUrl);
+    const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.agent = new Agent({
+      connect: { timeout: timeouts.connectMs, ...(options.ca === undefined ? {} : { ca: options.ca }) },
+      headersTimeout: timeouts.headersMs,
+      bodyTimeout: timeouts.bodyMs,
+    });
+    this.tokenProvider = options.tokenProvider;
+    this.policy = resolveRetryPolicy({ timeScale: options.timeScale ?? 1, ...options.retry });
+    this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.logger = (options.logger ?? createLogger()).child({ component: "defender" });
+  }
+
+  /**
+   * A URL under the API base. Query keys keep their `$` and spaces become %20: OData services read
+   * that form everywhere, while `+` for a space is only a form-encoding convention.
+   */
+  url(path: string, query?: URLSearchParams): URL {
+    const url = new URL(this.apiBaseUrl);
+    url.pathname = `${url.pathname.replace(/\/+$/, "")}${path}`;
+    const pairs = [...(query ?? new URLSearchParams())].map(
+      ([key, value]) => `${encodeURIComponent(key).replace(/^%24/, "$")}=${encodeURIComponent(value)}`,
+    );
+    url.search = pairs.join("&");
+    return url;
+  }
+
+  async request<T>(req: JsonRequest<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.requestOnce(req);
+      } catch (error) {
+        if (req.retry === "never") throw error;
+        const decision = shouldRetryRead(error, attempt, this.policy);
+        if (!decision.retry) throw error;
+        this.logger.warn(
+          { endpoint: req.endpoint, attempt, reason: decision.reason, delayMs: Math.round(decision.delayMs) },
+          "retrying Defender API read",
+        );
+        await sleep(decision.delayMs, req.signal, req.endpoint);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  /** One logical request: a token, the call, and on 401 one forced token refresh and one more call. */
+  private async requestOnce<T>(req: JsonRequest<T>): Promise<T> {
+    let response = await this.dispatch(req, await this.token(req, false));
+    if (response.statusCode === 401) {
+      await releaseBody(response.body);
+      response = await this.dispatch(req, await this.token(req, true));
+    }
+    return this.handle(req, response);
+  }
+
+  private async token(req: JsonRequest<unknown>, forceRefresh: boolean): Promise<string> {
+    throwIfAborted(req.signal, req.endpoint);
+    try {
+      return await this.tokenProvider.getToken({
+        forceRefresh,
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+    } catch (error) {
+      throwIfAborted(req.signal, req.endpoint);
+      throw error;
+    }
+  }
+
+  private async dispatch(req: JsonRequest<unknown>, token: string): Promise<Dispatcher.ResponseData> {
+    throwIfAborted(req.signal, req.endpoint);
+    const started = performance.now();
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      accept: "application/json",
+      "user-agent": USER_AGENT,
+    };
+    if (req.body !== undefined) headers["content-type"] = "application/json";
+    try {
+      const response = await this.agent.request({
+        origin: req.url.origin,
+        path: `${req.url.pathname}${req.url.search}`,
+        method: req.method,
+        headers,
+        body: req.body === undefined ? null : JSON.stringify(req.body),
+        signal: req.signal ?? null,
+      });
+      this.logger.debug(
+        {
+          method: req.method,
+          endpoint: req.endpoint,
+          status: response.statusCode,
+          durationMs: elapsed(started),
+        },
+        "Defender API call",
+      );
+      return response;
+    } catch (error) {
+      const failure = DefenderNetworkError.from(error, req.endpoint, {
+        dispatched: true,
+        aborted: req.signal?.aborted ?? false,
+      });
+      this.logger.debug(
+        { method: req.method, endpoint: req.endpoint, code: failure.code, durationMs: elapsed(started) },
+        "Defender API call failed",
+      );
+      throw failure;
+    }
+  }
+
+  private async handle<T>(req: JsonRequest<T>, response: Dispatcher.ResponseData): Promise<T> {
+    const status = response.statusCode;
+    const ok = status >= 200 && status < 300;
+    let raw: Buffer;
+    try {
+      raw = await readBody(response.body, ok ? this.maxResponseBytes : MAX_ERROR_BODY_BYTES);
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) {
+        throw DefenderNetworkError.from(error, req.endpoint, {
+          dispatched: true,
+          aborted: req.signal?.aborted ?? false,
+        });
+      }
+      if (ok) {
+        throw new DefenderResponseError({
+          status,
+          endpoint: req.endpoint,
+          reason: "too_large",
+          detail: `the body is larger than the ${this.maxResponseBytes}-byte limit`,
+        });
+      }
+      raw = Buffer.alloc(0);
+    }
+    if (!ok) throw this.apiError(req.endpoint, status, response.headers, raw);
+
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString("utf8"));
+    } catch {
+      throw new DefenderResponseError({
+        status,
+        endpoint: req.endpoint,
+        reason: "not_json",
+        detail: "the body is not JSON",
+      });
+    }
+    const parsed = req.schema.safeParse(json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
+        .join("; ");
+      throw new DefenderResponseError({
+        status,
+        endpoint: req.endpoint,
+        reason: "shape",
+        detail: `the body does not have the documented shape (${issues})`,
+      });
+    }
+    return parsed.data;
+  }
+
+  private apiError(
+    endpoint: DefenderEndpoint,
+    status: number,
+    headers: Dispatcher.ResponseData["headers"],
+    raw: Buffer,
+  ): DefenderApiError {
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString("utf8"));
+    } catch {
+      body = undefined;
+    }
+    const documented = ErrorBodySchema.safeParse(body);
+    const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers, Date.now()) : undefined;
+    if (documented.success) {
+      const { code, message, target } = documented.data.error;
+      return new DefenderApiError({
+        status,
+        code,
+        detail: message ?? "(no message)",
+        endpoint,
+        requestId: target,
+        retryAfterMs,
+      });
+    }
+    return new DefenderApiError({
+      status,
+      code: `HttpStatus${status}`,
+      detail: "the response has no error body in the documented shape",
+      endpoint,
+      retryAfterMs,
+    });
+  }
+}
+
+function elapsed(started: number): number {
+  return Math.round(performance.now() - started);
+}
+
+function abortedError(endpoint: DefenderEndpoint): DefenderNetworkError {
+  return DefenderNetworkError.from(undefined, endpoint, { dispatched: false, aborted: true });
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, endpoint: DefenderEndpoint): void {
+  if (signal?.aborted) throw abortedError(endpoint);
+}
+
+/** Waits between retries; the caller's abort ends the wait at once. */
+function sleep(ms: number, signal: AbortSignal | undefined, endpoint: DefenderEndpoint): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortedError(endpoint));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortedError(endpoint));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
