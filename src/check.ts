@@ -92,8 +92,14 @@ export async function runCheck(settings: Settings, out: Writable): Promise<numbe
     timeScale: settings.MDE_TIME_SCALE,
   });
   const probes: Array<[string, () => Promise<string>]> = [
-    ["machines", async () => `${(await client.listMachines({ top: 1 })).items.length ? "readable" : "none visible"}`],
-    ["machine actions", async () => `${(await client.listMachineActions({ top: 1 })).items.length} recent read`],
+    [
+      "machines",
+      async () => `${(await client.listMachines({ top: 1 })).items.length ? "readable" : "none visible"}`,
+    ],
+    [
+      "machine actions",
+      async () => `${(await client.listMachineActions({ top: 1 })).items.length} recent read`,
+    ],
     ["library", async () => `${(await client.listLibraryFiles()).items.length} file(s)`],
   ];
   for (const [name, probe] of probes) {

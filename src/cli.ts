@@ -44,7 +44,8 @@ async function simulatorCommand(args: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError("--port must be a whole number from 0 to 65535");
   }
-  const timeScale = values["time-scale"] === undefined ? settings.MDE_TIME_SCALE : Number(values["time-scale"]);
+  const timeScale =
+    values["time-scale"] === undefined ? settings.MDE_TIME_SCALE : Number(values["time-scale"]);
   if (!Number.isFinite(timeScale) || timeScale <= 0) {
     throw new UsageError("--time-scale must be a number greater than 0, e.g. --time-scale 60");
   }

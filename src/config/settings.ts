@@ -32,7 +32,9 @@ export const SettingsSchema = z.object({
     .transform((v) => v === "1" || v === "true"),
   AZURE_AUTHORITY_HOST: httpsUrl("AZURE_AUTHORITY_HOST").optional(),
   MDE_CLOUD: z
-    .enum(CloudNameSchema.options, { error: `MDE_CLOUD must be one of ${CloudNameSchema.options.join(", ")}` })
+    .enum(CloudNameSchema.options, {
+      error: `MDE_CLOUD must be one of ${CloudNameSchema.options.join(", ")}`,
+    })
     .default("commercial"),
   MDE_API_BASE_URL: httpsUrl("MDE_API_BASE_URL").optional(),
   MDE_API_SCOPE: z.string().min(1).optional(),

@@ -14,7 +14,10 @@ const node = (args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess =>
     stdio: ["ignore", "pipe", "pipe"],
   });
 
-async function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = node(args, env);
   let stdout = "";
   let stderr = "";

@@ -29,7 +29,8 @@ describe("loopback-only test network", () => {
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   it("classifies loopback addresses", () => {
-    for (const h of ["localhost", "127.0.0.1", "127.8.9.10", "::1", "[::1]"]) expect(isLoopbackHost(h)).toBe(true);
+    for (const h of ["localhost", "127.0.0.1", "127.8.9.10", "::1", "[::1]"])
+      expect(isLoopbackHost(h)).toBe(true);
     for (const h of ["login.microsoftonline.com", "10.0.0.1", "192.168.1.1", "8.8.8.8", "::2"]) {
       expect(isLoopbackHost(h)).toBe(false);
     }
