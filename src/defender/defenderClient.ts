@@ -1,11 +1,8 @@
 import type { z } from "zod";
-import type { TokenProvider } from "../auth/tokenProvider.js";
-import type { Logger } from "../logger.js";
 import { DefenderResponseError, InvalidInputError, type DefenderEndpoint } from "./errors.js";
-import { HttpTransport, type CaOption, type TransportTimeouts } from "./httpTransport.js";
+import { HttpTransport, type HttpTransportOptions } from "./httpTransport.js";
 import { assertActionId, assertCommandIndex, assertMachineId } from "./ids.js";
 import { filter, toSearchParams, type ODataQueryOptions } from "./odataQuery.js";
-import type { RetryPolicy } from "./retryPolicy.js";
 import {
   LibraryFileCollectionSchema,
   MachineActionCollectionSchema,
@@ -18,18 +15,8 @@ import {
   type MachineAction,
 } from "./schemas.js";
 
-export interface DefenderClientOptions {
-  /** e.g. https://api.securitycenter.microsoft.com; https only. */
-  apiBaseUrl: string | URL;
-  tokenProvider: TokenProvider;
-  /** MDE_TIME_SCALE; scales retry delays. */
-  timeScale?: number;
-  ca?: CaOption;
-  timeouts?: Partial<TransportTimeouts>;
-  retry?: Partial<RetryPolicy>;
-  maxResponseBytes?: number;
-  logger?: Logger;
-}
+/** The client's options are its transport's: base URL, token provider, CA, timeouts, retry policy. */
+export type DefenderClientOptions = HttpTransportOptions;
 
 export interface CallOptions {
   signal?: AbortSignal;

@@ -35,9 +35,12 @@ export const USER_AGENT = `mde-live-response-mcp/${version}`;
 export type CaOption = string | Buffer | Array<string | Buffer>;
 
 export interface HttpTransportOptions {
+  /** e.g. https://api.securitycenter.microsoft.com; https only. */
   apiBaseUrl: string | URL;
   tokenProvider: TokenProvider;
+  /** MDE_TIME_SCALE; scales the client's own retry delays (never a server's Retry-After). */
   timeScale?: number;
+  /** Extra CA certificate(s) to trust, e.g. the simulator's. */
   ca?: CaOption;
   timeouts?: Partial<TransportTimeouts>;
   retry?: Partial<RetryPolicy>;

@@ -4,6 +4,8 @@
  * and the same result downloads byte-identical every time.
  */
 
+import { mulberry32 } from "./mulberry32.js";
+
 /** FNV-1a: a stable 32-bit seed from any text. */
 export function seedFrom(text: string): number {
   let hash = 0x811c9dc5;
@@ -14,24 +16,12 @@ export function seedFrom(text: string): number {
   return hash >>> 0;
 }
 
-/** mulberry32: small, fast, good enough for filler. Returns 32-bit unsigned integers. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
 /**
  * Binary content shaped like a real dump or executable: runs of zeros between random blocks, so it
  * compresses somewhat, as real files do.
  */
 export function fillerBytes(seed: string, size: number): Buffer {
-  const next = generator(seedFrom(seed));
+  const next = mulberry32(seedFrom(seed));
   const out = Buffer.alloc(size);
   let offset = 0;
   while (offset < size) {
@@ -100,7 +90,7 @@ export type FillerStyle = "windows" | "unix";
  */
 export function processListFiller(seed: string, size: number, style: FillerStyle): string {
   if (size <= 0) return "";
-  const next = generator(seedFrom(seed));
+  const next = mulberry32(seedFrom(seed));
   const pick = (list: readonly string[]): string => list[next() % list.length]!;
   const lines: string[] =
     style === "windows"

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { scaleMs } from "../config/time.js";
 import { ENDPOINT_NAMES, type EndpointName } from "./endpoints.js";
 import type { SimClock } from "./simClock.js";
+import { mulberry32 } from "./mulberry32.js";
 
 /**
  * Fault injection: the failures a client must survive without breaking its promises (no duplicate
@@ -71,7 +72,7 @@ export class FaultInjector {
     this.faults = parsed.data;
     this.throttleUntil =
       this.clock.now() + scaleMs(parsed.data.tooManyRequestsForSeconds * 1000, this.timeScale);
-    this.random = parsed.data.seed === undefined ? Math.random : seededRandom(parsed.data.seed);
+    this.random = parsed.data.seed === undefined ? Math.random : seededUnitRandom(parsed.data.seed);
     return this.faults;
   }
 
@@ -104,14 +105,8 @@ export class FaultInjector {
   }
 }
 
-/** mulberry32: tiny, fast, and good enough to make fault sequences repeatable. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Repeatable fault sequences: uniform in [0, 1) from a seed. */
+function seededUnitRandom(seed: number): () => number {
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
