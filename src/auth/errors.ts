@@ -1,7 +1,7 @@
 /**
  * Why a token could not be had, in words that say what to fix. The message never contains a
  * secret, an assertion or a token: callers build it from our own text and the identity platform's
- * AADSTS code, and `redactSecrets` is applied before it leaves the provider.
+ * AADSTS code, and `redactKnownSecrets` is applied before it leaves the provider.
  */
 export type AuthenticationErrorCode =
   /** Settings are missing, contradictory or unreadable (no request was sent). */
@@ -31,7 +31,7 @@ export class AuthenticationError extends Error {
 }
 
 /** Replaces every occurrence of each secret with "[redacted]". */
-export function redactSecrets(text: string, secrets: readonly (string | undefined)[]): string {
+export function redactKnownSecrets(text: string, secrets: readonly (string | undefined)[]): string {
   return secrets.reduce<string>(
     (out, secret) => (secret && secret.length >= 4 ? out.split(secret).join("[redacted]") : out),
     text,

@@ -3,7 +3,7 @@ import { AuthError, ConfidentialClientApplication, LogLevel, type Configuration 
 import type { Logger } from "../logger.js";
 import type { ClientCertificate } from "./certificate.js";
 import { isMicrosoftAuthorityHost } from "./clouds.js";
-import { AuthenticationError, redactSecrets } from "./errors.js";
+import { AuthenticationError, redactKnownSecrets } from "./errors.js";
 import { MsalNetworkClient } from "./msalNetworkClient.js";
 import type { TokenProvider, TokenRequestOptions } from "./tokenProvider.js";
 
@@ -175,7 +175,7 @@ export class MsalTokenProvider implements TokenProvider {
   private explain(err: unknown): AuthenticationError {
     if (err instanceof AuthenticationError) return err;
     const found = this.classify(err);
-    return new AuthenticationError(found.code, redactSecrets(found.message, this.secrets), found.aadsts);
+    return new AuthenticationError(found.code, redactKnownSecrets(found.message, this.secrets), found.aadsts);
   }
 
   private classify(err: unknown): { code: AuthenticationError["code"]; message: string; aadsts?: number } {
