@@ -257,6 +257,10 @@ export class DefenderClient {
       });
       items.push(...body.value);
       if (page === 1) count = body["@odata.count"];
+      // `$top` is a total. A server that still links past it would only spend read budget.
+      if (odata.top !== undefined && items.length >= odata.top) {
+        return { items: items.slice(0, odata.top), count, complete: true };
+      }
       const next = body["@odata.nextLink"];
       if (next === undefined) return { items, count, complete: true };
       if (page >= maxPages) return { items, count, complete: false };

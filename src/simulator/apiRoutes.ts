@@ -78,6 +78,8 @@ export interface ApiRouteDeps {
   blobLinks: BlobLinks;
   logger: Logger;
   maxBodyBytes: number;
+  /** Server-driven page size of the collections (10,000 as documented; smaller to exercise paging). */
+  pageSize: number;
 }
 
 interface CallContext {
@@ -246,7 +248,10 @@ async function handle(deps: ApiRouteDeps, call: CallContext): Promise<JsonReply>
         : apiError(404, "ResourceNotFound", `Machine action ${id} was not found`);
     }
     case "listMachineActions":
-      return collection(call, "MachineActions", engine.listActions(), ACTIONS_SPEC);
+      return collection(call, "MachineActions", engine.listActions(), {
+        ...ACTIONS_SPEC,
+        pageSize: deps.pageSize,
+      });
     case "cancelMachineAction": {
       const parsed = parseJsonBody(call.body);
       if (!parsed.ok) return apiError(400, "InvalidRequestBody", "Request body is incorrect");
@@ -269,7 +274,7 @@ async function handle(deps: ApiRouteDeps, call: CallContext): Promise<JsonReply>
       };
     }
     case "listMachines":
-      return collection(call, "Machines", engine.listMachines(), MACHINES_SPEC);
+      return collection(call, "Machines", engine.listMachines(), { ...MACHINES_SPEC, pageSize: deps.pageSize });
     case "getMachine": {
       const machine = engine.getMachine(id);
       return machine
@@ -332,13 +337,14 @@ function collection<T extends Record<string, unknown>>(
   const body: Record<string, unknown> = { "@odata.context": `${metadata(call)}${set}` };
   if (wantsCount) body["@odata.count"] = page.count;
   body.value = page.value;
-  if (page.hasMore) body["@odata.nextLink"] = nextLink(call, page.nextSkip);
+  if (page.hasMore) body["@odata.nextLink"] = nextLink(call, page.nextSkip, page.nextTop);
   return { status: 200, body };
 }
 
-/** The same query with `$skip` moved on, as a full URL on the host the client called. */
-function nextLink(call: CallContext, nextSkip: number): string {
-  const pairs = [...call.url.searchParams].filter(([k]) => k.toLowerCase() !== "$skip");
+/** The same query with `$skip` moved on (and `$top` reduced), as a full URL on the host the client called. */
+function nextLink(call: CallContext, nextSkip: number, nextTop: number | undefined): string {
+  const pairs = [...call.url.searchParams].filter(([k]) => !["$skip", "$top"].includes(k.toLowerCase()));
+  if (nextTop !== undefined) pairs.push(["$top", String(nextTop)]);
   pairs.push(["$skip", String(nextSkip)]);
   const query = pairs.map(([k, v]) => `${encodeQueryKey(k)}=${encodeURIComponent(v)}`).join("&");
   return `${call.origin}${call.url.pathname}?${query}`;

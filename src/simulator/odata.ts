@@ -21,8 +21,13 @@ export { ODataQueryError, type ODataFieldType };
 
 export interface ODataCollectionSpec {
   fields: Record<string, ODataFieldType>;
-  /** The largest `$top`, and the page size when `$top` is absent. */
+  /** The largest `$top` accepted. */
   maxTop: number;
+  /**
+   * Server-driven paging: the most items one response carries (default `maxTop`). Only when this cuts
+   * a page short is there a next page; a client's own `$top` is a total, not a page size.
+   */
+  pageSize?: number;
   /** The order when `$orderby` is absent; without it, items keep their given order. */
   defaultOrderBy?: { field: string; direction: "asc" | "desc" };
 }
@@ -30,12 +35,14 @@ export interface ODataCollectionSpec {
 export interface ODataPage<T> {
   value: T[];
   /**
-   * More matches follow this page, so a page at `nextSkip` would make progress (never after `$top=0`);
-   * the caller decides whether that becomes an `@odata.nextLink`.
+   * The page size cut this page short of what the query asked for and more matches follow; the
+   * caller turns this into an `@odata.nextLink` with `nextSkip` and `nextTop`.
    */
   hasMore: boolean;
   /** The `$skip` of the page after this one. */
   nextSkip: number;
+  /** The `$top` still owed on the next page, when the query had one. */
+  nextTop: number | undefined;
   /** Matches before paging. */
   count: number;
 }
@@ -62,15 +69,23 @@ export function queryCollection<T extends Record<string, unknown>>(
   const orderText = options.get("$orderby");
   const sortKeys = orderText === undefined ? defaultSortKeys(spec) : parseOrderBy(orderText, resolveField);
   const skip = readInteger("$skip", options.get("$skip")) ?? 0;
-  const top = readInteger("$top", options.get("$top")) ?? spec.maxTop;
-  if (top > spec.maxTop) {
+  const top = readInteger("$top", options.get("$top"));
+  if (top !== undefined && top > spec.maxTop) {
     throw new ODataQueryError(`Invalid $top: ${top} is more than the maximum page size ${spec.maxTop}`);
   }
+  const pageSize = spec.pageSize ?? spec.maxTop;
   const matches = predicate ? items.filter(predicate) : [...items];
   const ordered = sortStable(matches, sortKeys);
-  const value = ordered.slice(skip, skip + top);
+  const value = ordered.slice(skip, skip + Math.min(top ?? pageSize, pageSize));
   const nextSkip = skip + value.length;
-  return { value, hasMore: value.length > 0 && nextSkip < ordered.length, nextSkip, count: matches.length };
+  const owed = top === undefined ? Infinity : top - value.length;
+  return {
+    value,
+    hasMore: value.length > 0 && owed > 0 && nextSkip < ordered.length,
+    nextSkip,
+    nextTop: top === undefined ? undefined : owed,
+    count: matches.length,
+  };
 }
 
 function readOptions(params: URLSearchParams): Map<SupportedOption, string> {

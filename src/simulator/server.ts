@@ -36,6 +36,7 @@ const PROFILES: Record<SimulatorProfile, { maxSessions: number; offlineQueueSeco
 };
 
 const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_PAGE_SIZE = 10_000;
 
 export interface SimulatorOptions {
   scenario?: Scenario;
@@ -53,6 +54,8 @@ export interface SimulatorOptions {
   runScriptTimeoutSeconds?: number;
   mergeIdenticalRequests?: boolean;
   unknownLibraryFile?: "reject" | "fail";
+  /** Most items in one list response before an `@odata.nextLink` (default 10,000, the documented maximum). */
+  pageSize?: number;
   clock?: SimClock;
   logger?: Logger;
 }
@@ -145,6 +148,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     blobLinks,
     logger,
     maxBodyBytes: MAX_BODY_BYTES,
+    pageSize: options.pageSize ?? MAX_PAGE_SIZE,
   });
 
   const reset = (): void => {

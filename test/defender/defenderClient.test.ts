@@ -117,7 +117,7 @@ describe("reads", () => {
     expect(done.lastUpdateDateTimeUtc).not.toBeNull();
   });
 
-  it("lists machine actions with a filter, and pages through @odata.nextLink", async () => {
+  it("lists machine actions with a filter", async () => {
     const devices = [DEVICES.finance, DEVICES.hr, DEVICES.dc];
     for (const device of devices) {
       await client.runLiveResponse(device, {
@@ -125,26 +125,43 @@ describe("reads", () => {
         comment: `list ${randomUUID()}`,
       });
     }
-    const all = await client.listMachineActions({ filter: filter.eq("type", "LiveResponse"), top: 1 });
+    const all = await client.listMachineActions({ filter: filter.eq("type", "LiveResponse") });
     expect(all.complete).toBe(true);
     expect(all.items.map((a) => a.machineId).sort()).toEqual([...devices].sort());
-    expect(fx.t.sim.stats().calls.listMachineActions).toBe(3);
+    expect(fx.t.sim.stats().calls.listMachineActions).toBe(1);
 
     const one = await client.listMachineActions({ filter: filter.eq("machineId", DEVICES.hr) });
     expect(one.items.map((a) => a.machineId)).toEqual([DEVICES.hr]);
   });
 
-  it("stops at maxPages and says the list is incomplete", async () => {
-    for (const device of [DEVICES.finance, DEVICES.hr]) {
-      await client.runLiveResponse(device, {
-        commands: [{ type: "RunScript", scriptName: SCRIPT }],
-        comment: `pages ${randomUUID()}`,
-      });
+  it("pages through @odata.nextLink when the server's page size cuts a list, and treats top as a total", async () => {
+    const paged = await startClientFixture({ pageSize: 1 });
+    try {
+      const pagedClient = paged.client();
+      const devices = [DEVICES.finance, DEVICES.hr, DEVICES.dc];
+      for (const device of devices) {
+        await pagedClient.runLiveResponse(device, {
+          commands: [{ type: "RunScript", scriptName: SCRIPT }],
+          comment: `pages ${randomUUID()}`,
+        });
+      }
+      const all = await pagedClient.listMachineActions();
+      expect(all.complete).toBe(true);
+      expect(all.items.map((a) => a.machineId).sort()).toEqual([...devices].sort());
+      expect(paged.t.sim.stats().calls.listMachineActions).toBe(3);
+
+      const two = await pagedClient.listMachineActions({ top: 2 });
+      expect(two).toMatchObject({ complete: true });
+      expect(two.items).toHaveLength(2);
+      expect(paged.t.sim.stats().calls.listMachineActions).toBe(5);
+
+      const capped = await pagedClient.listMachineActions({ maxPages: 1 });
+      expect(capped.items).toHaveLength(1);
+      expect(capped.complete).toBe(false);
+      expect(paged.t.sim.stats().calls.listMachineActions).toBe(6);
+    } finally {
+      await paged.close();
     }
-    const page = await client.listMachineActions({ top: 1, maxPages: 1 });
-    expect(page.items).toHaveLength(1);
-    expect(page.complete).toBe(false);
-    expect(fx.t.sim.stats().calls.listMachineActions).toBe(1);
   });
 
   it("cancels a pending action", async () => {

@@ -177,6 +177,17 @@ describe("tolerated variants", () => {
     expect(received).toHaveLength(1);
   });
 
+  it("stops at $top even when the server links past it", async () => {
+    next = () => ({
+      status: 200,
+      body: { value: [docsAction, docsAction], "@odata.nextLink": "/api/machineactions?$top=2&$skip=2" },
+    });
+    const list = await client.listMachineActions({ top: 1 });
+    expect(list).toMatchObject({ complete: true });
+    expect(list.items).toHaveLength(1);
+    expect(received).toHaveLength(1);
+  });
+
   it("follows a relative @odata.nextLink on its own origin", async () => {
     next = (req) =>
       req.url?.includes("skip")

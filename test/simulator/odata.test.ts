@@ -255,10 +255,20 @@ describe("paging", () => {
     const page = query({ $filter: "healthStatus eq 'Active'", $orderby: "id desc", $skip: "1", $top: "2" });
     expect(page).toEqual({
       value: [expect.objectContaining({ id: "m5" }), expect.objectContaining({ id: "m3" })],
-      hasMore: true,
+      hasMore: false,
       nextSkip: 3,
+      nextTop: 0,
       count: 4,
     });
+  });
+
+  it("cuts pages at the server's page size and owes the rest of $top on the next page", () => {
+    const paged: ODataCollectionSpec = { ...spec, pageSize: 2 };
+    expect(query({ $top: "5" }, paged)).toMatchObject({ hasMore: true, nextSkip: 2, nextTop: 3 });
+    expect(query({ $top: "3", $skip: "2" }, paged)).toMatchObject({ hasMore: true, nextSkip: 4, nextTop: 1 });
+    expect(query({ $top: "5", $skip: "4" }, paged)).toMatchObject({ hasMore: false, nextSkip: 6, nextTop: 3 });
+    expect(query({ $top: "2" }, paged)).toMatchObject({ hasMore: false, nextTop: 0 });
+    expect(query({}, paged)).toMatchObject({ hasMore: true, nextSkip: 2, nextTop: undefined });
   });
 
   it("reports the last page", () => {
@@ -267,7 +277,7 @@ describe("paging", () => {
     expect(page).toMatchObject({ hasMore: false, nextSkip: 6, count: 6 });
   });
 
-  it("uses maxTop as the page size when $top is absent, and walks every item by nextSkip", () => {
+  it("uses maxTop as the page size when none is set, and walks every item by nextSkip", () => {
     const small: ODataCollectionSpec = { ...spec, maxTop: 4 };
     const seen: unknown[] = [];
     let skip = 0;
@@ -282,8 +292,14 @@ describe("paging", () => {
   });
 
   it("accepts $top=0 and a $skip past the end, neither pointing at a further page", () => {
-    expect(query({ $top: "0" })).toEqual({ value: [], hasMore: false, nextSkip: 0, count: 6 });
-    expect(query({ $skip: "50" })).toEqual({ value: [], hasMore: false, nextSkip: 50, count: 6 });
+    expect(query({ $top: "0" })).toEqual({ value: [], hasMore: false, nextSkip: 0, nextTop: 0, count: 6 });
+    expect(query({ $skip: "50" })).toEqual({
+      value: [],
+      hasMore: false,
+      nextSkip: 50,
+      nextTop: undefined,
+      count: 6,
+    });
   });
 
   it("accepts $count and $format=json, and leaves non-OData parameters alone", () => {
