@@ -274,7 +274,10 @@ async function handle(deps: ApiRouteDeps, call: CallContext): Promise<JsonReply>
       };
     }
     case "listMachines":
-      return collection(call, "Machines", engine.listMachines(), { ...MACHINES_SPEC, pageSize: deps.pageSize });
+      return collection(call, "Machines", engine.listMachines(), {
+        ...MACHINES_SPEC,
+        pageSize: deps.pageSize,
+      });
     case "getMachine": {
       const machine = engine.getMachine(id);
       return machine

@@ -266,7 +266,11 @@ describe("paging", () => {
     const paged: ODataCollectionSpec = { ...spec, pageSize: 2 };
     expect(query({ $top: "5" }, paged)).toMatchObject({ hasMore: true, nextSkip: 2, nextTop: 3 });
     expect(query({ $top: "3", $skip: "2" }, paged)).toMatchObject({ hasMore: true, nextSkip: 4, nextTop: 1 });
-    expect(query({ $top: "5", $skip: "4" }, paged)).toMatchObject({ hasMore: false, nextSkip: 6, nextTop: 3 });
+    expect(query({ $top: "5", $skip: "4" }, paged)).toMatchObject({
+      hasMore: false,
+      nextSkip: 6,
+      nextTop: 3,
+    });
     expect(query({ $top: "2" }, paged)).toMatchObject({ hasMore: false, nextTop: 0 });
     expect(query({}, paged)).toMatchObject({ hasMore: true, nextSkip: 2, nextTop: undefined });
   });
