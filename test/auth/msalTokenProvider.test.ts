@@ -127,6 +127,23 @@ describe("MsalTokenProvider with the simulator's token service", () => {
     expect(refreshed).not.toBe(first);
   });
 
+  it("renews a token before it expires (inside MSAL's 5-minute renewal margin) without being asked", async () => {
+    const shortLived = await startTokenServer({ apps: [app], tokenLifetimeSeconds: 240 });
+    try {
+      const p = provider(secret(), {
+        tenantId: shortLived.tenantId,
+        authorityHost: shortLived.authorityHost,
+        ca: shortLived.caPem,
+      });
+      const first = await p.getToken();
+      const second = await p.getToken();
+      expect(shortLived.service.counts().issued).toBe(2);
+      expect(second).not.toBe(first);
+    } finally {
+      await shortLived.close();
+    }
+  });
+
   it("gets tokens with a certificate loaded from a PEM file, again after forceRefresh", async () => {
     const path = await writeTestFile(server.dir, "client.pem", `${cert.certPem}\n${cert.keyPem}`);
     const certificate = await loadClientCertificate(path);

@@ -4,7 +4,9 @@ import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent, request } from "undici";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 // The CLI as a user runs it: a real child process, stdout parsed as the documented JSON line.
 const cli = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
@@ -89,6 +91,38 @@ describe("mde-live-response-mcp simulator / check", () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/FAIL token: .*AZURE_CLIENT_SECRET/);
     expect(result.stdout + result.stderr).not.toContain(wrong);
+  });
+
+  it("serves the tenant of a --scenario file, and names every mistake in a bad one with its path", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cli-scenario-"));
+    try {
+      const demo = JSON.parse(
+        await readFile(new URL("../../examples/scenario.demo.json", import.meta.url), "utf8"),
+      );
+      const custom = { ...demo, library: demo.library.slice(0, 2) };
+      const good = join(dir, "good.json");
+      await writeFile(good, JSON.stringify(custom));
+      const child = node(["simulator", "--scenario", good]);
+      const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
+      const custInfo = JSON.parse(line) as ConnectionInfo;
+      const result = await run(["check"], {
+        ...env,
+        MDE_API_BASE_URL: custInfo.apiBase,
+        AZURE_AUTHORITY_HOST: custInfo.authorityHost,
+        NODE_EXTRA_CA_CERTS: custInfo.caFile,
+      });
+      child.kill("SIGTERM");
+      await once(child, "exit");
+      expect(result.stdout).toMatch(/ok {3}library: 2 file\(s\)/);
+
+      const bad = join(dir, "bad.json");
+      await writeFile(bad, JSON.stringify({ ...demo, devices: [{ ...demo.devices[0], id: "not-hex" }] }));
+      const refused = await run(["simulator", "--scenario", bad], {});
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain("devices.0.id: a device id is 40 lower-case hex characters");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("rejects bad flags and settings with a message naming them", async () => {
