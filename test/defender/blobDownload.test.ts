@@ -17,7 +17,7 @@ import {
   DEVICES,
   SCRIPT,
   capturingLogger,
-  rejectionOf,
+  failureRecorder,
   startClientFixture,
   startStubServer,
   type ClientFixture,
@@ -41,7 +41,7 @@ let scriptLink: URL;
 let fileLink: URL;
 let fileActionId: string;
 let scriptActionId: string;
-const messages: string[] = [];
+const { messages, failure } = failureRecorder();
 
 async function finishedAction(machineId: string, commands: LiveResponseCommand[]): Promise<string> {
   const action = await client.runLiveResponse(machineId, { commands, comment: `blob ${randomUUID()}` });
@@ -49,16 +49,6 @@ async function finishedAction(machineId: string, commands: LiveResponseCommand[]
   const done = await client.getMachineAction(action.id);
   expect(done.status).toBe("Succeeded");
   return action.id;
-}
-
-async function failure<E extends Error>(
-  promise: Promise<unknown>,
-  type: new (...args: never[]) => E,
-): Promise<E> {
-  const error = await rejectionOf(promise);
-  messages.push(error.message);
-  expect(error).toBeInstanceOf(type);
-  return error as E;
 }
 
 beforeAll(async () => {

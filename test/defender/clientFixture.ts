@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import { expect } from "vitest";
 import https from "node:https";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -131,6 +132,26 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
   );
   if (!(outcome instanceof Error)) throw new Error("expected the call to fail");
   return outcome;
+}
+
+/**
+ * Failures of one test file, with every message kept so the file can finally assert that none of
+ * them carried a token, a secret or a SAS signature.
+ */
+export function failureRecorder(): {
+  messages: string[];
+  failure<E extends Error>(promise: Promise<unknown>, type: new (...args: never[]) => E): Promise<E>;
+} {
+  const messages: string[] = [];
+  return {
+    messages,
+    async failure<E extends Error>(promise: Promise<unknown>, type: new (...args: never[]) => E): Promise<E> {
+      const error = await rejectionOf(promise);
+      messages.push(error.message);
+      expect(error).toBeInstanceOf(type);
+      return error as E;
+    },
+  };
 }
 
 /**

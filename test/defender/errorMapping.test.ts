@@ -15,7 +15,7 @@ import {
   OTHER_SCRIPT,
   SCRIPT,
   msalProvider,
-  rejectionOf,
+  failureRecorder,
   startClientFixture,
   type ClientFixture,
 } from "./clientFixture.js";
@@ -30,7 +30,7 @@ const readOnlyApp = {
 let fx: ClientFixture;
 let client: DefenderClient;
 /** Every error message this file saw: none may carry a secret. */
-const messages: string[] = [];
+const { messages, failure } = failureRecorder();
 
 const script: LiveResponseCommand[] = [{ type: "RunScript", scriptName: SCRIPT }];
 
@@ -54,16 +54,6 @@ afterAll(async () => {
 beforeEach(() => {
   fx.t.sim.reset();
 });
-
-async function failure<E extends Error>(
-  promise: Promise<unknown>,
-  type: new (...args: never[]) => E,
-): Promise<E> {
-  const error = await rejectionOf(promise);
-  messages.push(error.message);
-  expect(error).toBeInstanceOf(type);
-  return error as E;
-}
 
 function calls(endpoint: string): number {
   return fx.t.sim.stats().calls[endpoint] ?? 0;

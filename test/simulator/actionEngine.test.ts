@@ -16,33 +16,11 @@ import {
   runScript,
   submitNew,
 } from "./engineHarness.js";
+import { MACHINE_ACTION_FIELDS } from "../helpers/referenceShapes.js";
 
 const ACTION_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$/;
 const COMMAND_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const E_FAIL = -2147467259;
-
-const ACTION_FIELDS = [
-  "id",
-  "type",
-  "title",
-  "requestor",
-  "requestorComment",
-  "status",
-  "machineId",
-  "computerDnsName",
-  "creationDateTimeUtc",
-  "lastUpdateDateTimeUtc",
-  "cancellationRequestor",
-  "cancellationComment",
-  "cancellationDateTimeUtc",
-  "errorHResult",
-  "scope",
-  "externalId",
-  "requestSource",
-  "relatedFileInfo",
-  "commands",
-  "troubleshootInfo",
-];
 
 function scenarioWith(
   change: (s: ReturnType<typeof defaultScenario>) => void,
@@ -66,7 +44,7 @@ describe("ActionEngine: a new action", () => {
     expect(outcome.kind).toBe("created");
     if (outcome.kind !== "created") return;
     const action = outcome.action;
-    expect(Object.keys(action)).toEqual(ACTION_FIELDS);
+    expect(Object.keys(action)).toEqual(MACHINE_ACTION_FIELDS);
     expect(MachineActionEntitySchema.strict().parse(action)).toEqual(action);
     expect(action).toMatchObject({
       type: "LiveResponse",

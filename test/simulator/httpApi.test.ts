@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { FormData, request } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { MACHINE_ACTION_FIELDS } from "../helpers/referenceShapes.js";
 import { scenarioWith, startTestSimulator, type TestSimulator } from "../helpers/simulatorHarness.js";
 
 const FINANCE = "9d663375e3e46799a6657b0c0c74b873c9fcd069"; // online, tags Finance + VIP
@@ -67,29 +68,7 @@ describe("runliveresponse and the action lifecycle", () => {
     const res = await t.call("POST", `/api/machines/${FINANCE}/runliveresponse`, { body: EXAMPLE_BODY });
     expect(res.status).toBe(201);
     const action = res.json as Json;
-    expect(Object.keys(action)).toEqual([
-      "@odata.context",
-      "id",
-      "type",
-      "title",
-      "requestor",
-      "requestorComment",
-      "status",
-      "machineId",
-      "computerDnsName",
-      "creationDateTimeUtc",
-      "lastUpdateDateTimeUtc",
-      "cancellationRequestor",
-      "cancellationComment",
-      "cancellationDateTimeUtc",
-      "errorHResult",
-      "scope",
-      "externalId",
-      "requestSource",
-      "relatedFileInfo",
-      "commands",
-      "troubleshootInfo",
-    ]);
+    expect(Object.keys(action)).toEqual(["@odata.context", ...MACHINE_ACTION_FIELDS]);
     expect(action).toMatchObject({
       "@odata.context": `${t.sim.apiBase}/api/$metadata#MachineActions/$entity`,
       type: "LiveResponse",

@@ -1,0 +1,23 @@
+/** MachineAction fields in the order a real response carries them (reference §4, from a real reply). */
+export const MACHINE_ACTION_FIELDS = [
+  "id",
+  "type",
+  "title",
+  "requestor",
+  "requestorComment",
+  "status",
+  "machineId",
+  "computerDnsName",
+  "creationDateTimeUtc",
+  "lastUpdateDateTimeUtc",
+  "cancellationRequestor",
+  "cancellationComment",
+  "cancellationDateTimeUtc",
+  "errorHResult",
+  "scope",
+  "externalId",
+  "requestSource",
+  "relatedFileInfo",
+  "commands",
+  "troubleshootInfo",
+] as const;
