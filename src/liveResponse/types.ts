@@ -1,0 +1,100 @@
+import type { LiveResponseCommand } from "../defender/defenderClient.js";
+import type { Machine, MachineAction } from "../defender/schemas.js";
+
+/**
+ * The live response domain as the tools see it: submit one action per device, follow actions to a
+ * final status, read every command's result, cancel. Shapes here are the domain's (camelCase); the
+ * tools turn them into the snake_case results of the external interface.
+ */
+
+/** One device's part of a request. `requestId` is ours; `action` is absent when the submit failed. */
+export interface SubmittedRequest {
+  requestId: string;
+  machineId: string;
+  /** The device as read before submitting (name, health); absent when it could not be read. */
+  machine: Machine | undefined;
+  action: MachineAction | undefined;
+  /** Why this device's submit failed (a DefenderApiError, DefenderNetworkError, …); absent on success. */
+  error: unknown;
+  /** The API handed back an existing action instead of a new one (identical requests merge, reference §9.16). */
+  merged: boolean;
+}
+
+export interface WaitProgress {
+  /** How many of the followed actions are final. */
+  done: number;
+  total: number;
+  /** The latest state of every followed action. */
+  actions: MachineAction[];
+  /** A one-line human summary, e.g. "fin-ws-0142: InProgress (command 1 of 2)". */
+  message: string;
+}
+
+export interface WaitOptions {
+  /** Wall-clock milliseconds to wait at most (never scaled). 0: read once, do not wait. */
+  waitMs: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: WaitProgress) => void;
+}
+
+export interface RunScriptResultData {
+  type: "RunScript";
+  index: number;
+  exitCode: number | null;
+  /** The whole output, NUL and control characters removed (newlines and tabs kept). */
+  output: string;
+  /** script_errors, cleaned the same way. */
+  errors: string;
+  /** Where the full output is kept on disk (for people; never needed by the model). */
+  outputPath: string;
+}
+
+export interface GetFileResultData {
+  type: "GetFile";
+  index: number;
+  /** The collected file itself, after extraction. */
+  savedPath: string;
+  bytes: number;
+  sha256: string;
+  /** What the API delivered. */
+  format: "zip" | "gzip" | "raw";
+  /** SHA-256 of the download when it was an archive, else null. */
+  archiveSha256: string | null;
+}
+
+/** A command with nothing to fetch: PutFile, a command that did not complete, or a result that failed to download. */
+export interface NoResultData {
+  type: "PutFile" | "RunScript" | "GetFile" | string;
+  index: number;
+  /** Why there is no result, in words an agent can act on. */
+  reason: string;
+}
+
+export type CommandResultData = RunScriptResultData | GetFileResultData | NoResultData;
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface LiveResponseApi {
+  /**
+   * Submits one action per device, in order. Input mistakes (bad id, order rule, forbidden Args
+   * characters) throw InvalidInputError before any API call; a device's API failure is returned in its
+   * entry and does not stop the others.
+   */
+  submit(
+    input: { machineIds: string[]; commands: LiveResponseCommand[]; comment: string },
+    options?: CallOptions,
+  ): Promise<SubmittedRequest[]>;
+  /** Follows actions until all are final, `waitMs` runs out or the signal aborts; returns their latest state. */
+  waitForFinal(actionIds: string[], options: WaitOptions): Promise<MachineAction[]>;
+  /** An action by MDE action id or by our request id. */
+  getAction(id: string, options?: CallOptions): Promise<{ requestId: string | null; action: MachineAction }>;
+  cancel(
+    id: string,
+    comment: string,
+    options?: CallOptions,
+  ): Promise<{ requestId: string | null; action: MachineAction }>;
+  /** Every command's result (fetched once per command, then served from cache); no fetch for commands not Completed. */
+  commandResults(action: MachineAction, options?: CallOptions): Promise<CommandResultData[]>;
+}
