@@ -65,6 +65,8 @@ export function parseRetryAfter(headers: HeaderSource, nowMs: number): number | 
   const value = header(headers, "retry-after")?.trim();
   if (value === undefined || value === "") return undefined;
   if (DIGITS.test(value)) return Number(value) * 1_000;
+  // Not HTTP's form, but some gateways send fractional seconds; honouring them beats a 60 s fallback.
+  if (/^\d+\.\d+$/.test(value)) return Math.ceil(Number(value) * 1_000);
   // Date.parse also reads bare numbers like "1.5" or "-3" as dates; only an HTTP date is meant here.
   if (!/[a-z]/i.test(value)) return undefined;
   const at = Date.parse(value);

@@ -154,7 +154,7 @@ export const MachineSchema = z.object({
   lastExternalIpAddress: nullableString,
   healthStatus: nullableString,
   onboardingStatus: nullableString,
-  rbacGroupId: nullableNumber,
+  rbacGroupId: z.union([z.number(), z.string()]).nullable().default(null),
   rbacGroupName: nullableString,
   riskScore: nullableString,
   exposureLevel: nullableString,
@@ -186,12 +186,21 @@ export const LibraryFileSchema = z.object({
 });
 export type LibraryFile = z.infer<typeof LibraryFileSchema>;
 
+/** `@odata.count` as a number, or a number written as a string; anything else reads as absent. */
+const optionalCount = z.preprocess(
+  (v) => (typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v),
+  z.number().int().nonnegative().optional().catch(undefined),
+);
+
 /** An OData collection page. `@odata.count` is often absent; `@odata.nextLink` only when more exist. */
 export function odataCollectionSchema<Item extends z.ZodType>(item: Item) {
   return z.object({
     value: z.array(item),
-    "@odata.nextLink": z.string().optional(),
-    "@odata.count": z.number().optional(),
+    "@odata.nextLink": z
+      .string()
+      .nullish()
+      .transform((v) => v ?? undefined),
+    "@odata.count": optionalCount,
   });
 }
 
@@ -207,8 +216,15 @@ export type ResultLink = z.infer<typeof ResultLinkSchema>;
 export const ErrorBodySchema = z.object({
   error: z.object({
     code: z.string().min(1),
-    message: z.string().optional(),
-    target: z.string().optional(),
+    // InternalServerError is documented with no message: null as much as absent.
+    message: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? undefined),
+    target: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? undefined),
   }),
 });
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;

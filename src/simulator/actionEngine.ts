@@ -56,7 +56,7 @@ export const DEFAULT_ENGINE_SETTINGS: EngineSettings = {
   timeScale: 1,
   runScriptTimeoutSeconds: 600,
   offlineQueueSeconds: OFFLINE_QUEUE_SECONDS.classic,
-  mergeIdenticalRequests: true,
+  mergeIdenticalRequests: false,
   mergeWindowSeconds: 30,
   unknownLibraryFile: "reject",
 };

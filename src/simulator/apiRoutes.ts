@@ -116,7 +116,7 @@ export function createApiHandler(deps: ApiRouteDeps): ApiHandler {
     if (match.kind === "wrongMethod") {
       const reply = apiError(
         405,
-        "NotFound",
+        "MethodNotAllowed",
         `The requested resource does not support method ${req.method}`,
         {
           allow: match.allowed,
@@ -126,17 +126,6 @@ export function createApiHandler(deps: ApiRouteDeps): ApiHandler {
     }
     const endpoint = match.name;
     stats.call(endpoint);
-
-    let body: Buffer = Buffer.alloc(0);
-    if (req.method === "POST") {
-      try {
-        const maxBytes = endpoint === "uploadLibraryFile" ? LIBRARY_UPLOAD_MAX_BODY_BYTES : deps.maxBodyBytes;
-        body = await readBody(req, maxBytes);
-      } catch (err) {
-        if (!(err instanceof BodyTooLargeError)) throw err;
-        return finish(req, res, endpoint, apiError(400, "InvalidRequestBody", err.message));
-      }
-    }
 
     const auth = deps.tokenService.verifyBearer(req.headers.authorization);
     if (!auth.ok || !isDefenderAudience(auth.caller.audience, [requestOrigin(req)])) {
@@ -153,6 +142,18 @@ export function createApiHandler(deps: ApiRouteDeps): ApiHandler {
         `The application does not have any of the required application permissions (${match.roles.join(", ")}) to access the resource.`,
       );
       return finish(req, res, endpoint, reply);
+    }
+
+    // Read only once the caller is known: an anonymous caller gets its 401 without us taking its upload.
+    let body: Buffer = Buffer.alloc(0);
+    if (req.method === "POST") {
+      try {
+        const maxBytes = endpoint === "uploadLibraryFile" ? LIBRARY_UPLOAD_MAX_BODY_BYTES : deps.maxBodyBytes;
+        body = await readBody(req, maxBytes);
+      } catch (err) {
+        if (!(err instanceof BodyTooLargeError)) throw err;
+        return finish(req, res, endpoint, apiError(400, "InvalidRequestBody", err.message));
+      }
     }
 
     const plan = deps.faults.plan(endpoint);

@@ -43,11 +43,14 @@ describe("parseRetryAfter", () => {
     expect(parseRetryAfter(new Headers({ "Retry-After": "3" }), NOW)).toBe(3_000);
   });
 
+  it("honours fractional seconds some gateways send", () => {
+    expect(parseRetryAfter({ "retry-after": "1.5" }, NOW)).toBe(1_500);
+  });
+
   it("returns undefined when missing or garbage", () => {
     expect(parseRetryAfter({}, NOW)).toBeUndefined();
     expect(parseRetryAfter({ "retry-after": "soon" }, NOW)).toBeUndefined();
     expect(parseRetryAfter({ "retry-after": "-5" }, NOW)).toBeUndefined();
-    expect(parseRetryAfter({ "retry-after": "1.5" }, NOW)).toBeUndefined();
     expect(parseRetryAfter({ "retry-after-ms": "abc" }, NOW)).toBeUndefined();
   });
 });

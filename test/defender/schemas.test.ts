@@ -145,6 +145,22 @@ describe("collections", () => {
     expect(paged["@odata.nextLink"]).toContain("$skip=10");
   });
 
+  it("reads a null nextLink as absent and a count written as a string as a number", () => {
+    const page = MachineActionCollectionSchema.parse({
+      value: [],
+      "@odata.nextLink": null,
+      "@odata.count": "3",
+    });
+    expect(page["@odata.nextLink"]).toBeUndefined();
+    expect(page["@odata.count"]).toBe(3);
+  });
+
+  it("keeps an error's code when its message or target is null", () => {
+    expect(
+      ErrorBodySchema.parse({ error: { code: "InternalServerError", message: null, target: null } }).error,
+    ).toEqual({ code: "InternalServerError", message: undefined, target: undefined });
+  });
+
   it("parses the docs' library list (parametersDescription omitted when hasParameters is false)", () => {
     const page = LibraryFileCollectionSchema.parse({
       "@odata.context": "https://api.security.microsoft.com/api/$metadata#LibraryFiles",

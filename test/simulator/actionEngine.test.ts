@@ -455,7 +455,7 @@ describe("ActionEngine: submit errors, in order", () => {
 
 describe("ActionEngine: identical requests merge (reference §9.16)", () => {
   it("returns the active action for an identical request within the window, whatever the comment", () => {
-    const { engine, clock } = makeEngine();
+    const { engine, clock } = makeEngine({ mergeIdenticalRequests: true });
     const id = submitNew(engine, DEVICES.finance, [runScript("Long-Running.ps1")], "first");
     clock.advanceSeconds(30);
     const outcome = engine.submitLiveResponse(
@@ -470,7 +470,7 @@ describe("ActionEngine: identical requests merge (reference §9.16)", () => {
   });
 
   it("does not merge after the window, or different commands", () => {
-    const { engine, clock } = makeEngine();
+    const { engine, clock } = makeEngine({ mergeIdenticalRequests: true });
     submitNew(engine, DEVICES.finance, [runScript("Long-Running.ps1")]);
     clock.advanceSeconds(5);
     expect(
@@ -500,7 +500,7 @@ describe("ActionEngine: identical requests merge (reference §9.16)", () => {
   });
 
   it("never merges into a final action", () => {
-    const { engine, clock } = makeEngine();
+    const { engine, clock } = makeEngine({ mergeIdenticalRequests: true });
     const first = submitNew(engine, DEVICES.finance, [runScript("Get-NetConnections.ps1")]);
     clock.advanceSeconds(10);
     const second = submitNew(engine, DEVICES.finance, [runScript("Get-NetConnections.ps1")]);
