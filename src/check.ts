@@ -1,10 +1,11 @@
 import type { Writable } from "node:stream";
-import { resolveCloudEndpoints } from "./auth/clouds.js";
 import { createTokenProvider } from "./auth/createTokenProvider.js";
 import type { TokenProvider } from "./auth/tokenProvider.js";
 import type { Settings } from "./config/settings.js";
 import { DefenderClient } from "./defender/defenderClient.js";
 import { DefenderApiError } from "./defender/errors.js";
+import { createLogger } from "./logger.js";
+import { openApiTarget, type ApiTarget } from "./server/apiTarget.js";
 
 /**
  * `mde-live-response-mcp check`: walks the path every tool call takes (configuration, token, the API's
@@ -38,33 +39,31 @@ function explain(err: unknown): string {
 }
 
 export async function runCheck(settings: Settings, out: Writable): Promise<number> {
+  const logger = createLogger({ level: settings.LOG_LEVEL });
+  const target = await openApiTarget(settings, logger);
+  try {
+    return await checkTarget(target, settings, out);
+  } finally {
+    await target.close();
+  }
+}
+
+async function checkTarget(target: ApiTarget, settings: Settings, out: Writable): Promise<number> {
   let failures = 0;
   const line = (ok: boolean, text: string): void => {
     if (!ok) failures += 1;
     out.write(`${ok ? "ok  " : "FAIL"} ${text}\n`);
   };
 
-  const endpoints = resolveCloudEndpoints({
-    cloud: settings.MDE_CLOUD,
-    apiBaseUrl: settings.MDE_API_BASE_URL,
-    authorityHost: settings.AZURE_AUTHORITY_HOST,
-    scope: settings.MDE_API_SCOPE,
-  });
-  line(true, `API ${endpoints.apiBaseUrl}, authority ${endpoints.authorityHost}, scope ${endpoints.scope}`);
+  const { endpoints } = target;
+  line(
+    true,
+    `API ${endpoints.apiBaseUrl}, authority ${endpoints.authorityHost}, scope ${endpoints.scope}${target.simulated ? " (embedded simulator)" : ""}`,
+  );
 
   let tokenProvider: TokenProvider;
   try {
-    tokenProvider = await createTokenProvider({
-      tenantId: settings.AZURE_TENANT_ID,
-      clientId: settings.AZURE_CLIENT_ID,
-      clientSecret: settings.AZURE_CLIENT_SECRET,
-      certificatePath: settings.AZURE_CLIENT_CERTIFICATE_PATH,
-      certificatePassword: settings.AZURE_CLIENT_CERTIFICATE_PASSWORD,
-      federatedTokenFile: settings.AZURE_FEDERATED_TOKEN_FILE,
-      authorityHost: endpoints.authorityHost,
-      scope: endpoints.scope,
-      useManagedIdentity: settings.MDE_MANAGED_IDENTITY,
-    });
+    tokenProvider = await createTokenProvider(target.tokenSettings);
   } catch (err) {
     line(false, `credentials: ${explain(err)}`);
     return 1;
@@ -90,6 +89,7 @@ export async function runCheck(settings: Settings, out: Writable): Promise<numbe
     apiBaseUrl: endpoints.apiBaseUrl,
     tokenProvider,
     timeScale: settings.MDE_TIME_SCALE,
+    ca: target.ca,
   });
   const probes: Array<[string, () => Promise<string>]> = [
     [
@@ -109,5 +109,6 @@ export async function runCheck(settings: Settings, out: Writable): Promise<numbe
       line(false, `${name}: ${explain(err)}`);
     }
   }
+  await client.close();
   return failures === 0 ? 0 : 1;
 }

@@ -1,14 +1,39 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
+import { AuthenticationError } from "./auth/errors.js";
+import { loadConfig } from "./config/loadConfig.js";
 import { readSettings, ConfigError } from "./config/settings.js";
+import { settingsReference } from "./config/settingsReference.js";
 import { createLogger } from "./logger.js";
 import { loadScenarioFile, ScenarioError } from "./simulator/scenario.js";
-import { startSimulator } from "./simulator/index.js";
-import { runCheck } from "./check.js";
+import { version } from "./version.js";
 
-const USAGE = `Usage: mde-live-response-mcp <command> [options]
+/*
+ * Each command loads its modules when it runs, so --help, --version and configuration mistakes answer
+ * without loading the server, the simulator and their dependencies.
+ */
+
+/** After a clean shutdown the process should end by itself; this names a leak instead of hanging a client. */
+const EXIT_GRACE_MS = 5_000;
+
+function usage(): string {
+  const settings = settingsReference();
+  const flagWidth = Math.max(...settings.map((s) => s.flag?.length ?? 0));
+  const nameWidth = Math.max(...settings.map((s) => s.name.length));
+  const flags = settings
+    .filter((s) => s.flag !== undefined)
+    .map((s) => `  ${(s.flag ?? "").padEnd(flagWidth)}  sets ${s.name}: ${s.description}`);
+  const variables = settings.map(
+    (s) =>
+      `  ${s.name.padEnd(nameWidth)}  ${s.description}${s.default === undefined ? "" : ` Default: ${s.default}.`}`,
+  );
+  return `Usage: mde-live-response-mcp [serve] [options]
+       mde-live-response-mcp check [options]
+       mde-live-response-mcp simulator [simulator options]
 
 Commands:
+  serve       The MCP server over stdio (the default command). Logs go to stderr; stdout is the protocol.
+  check       Check configuration and credentials against the API and say what is wrong.
   simulator   Run the Defender for Endpoint API simulator (HTTPS on loopback).
               Prints one JSON line: apiBase, authorityHost, tenantId, clientId, clientSecret, caFile.
                 --port N          listen port (default: a free port)
@@ -16,12 +41,17 @@ Commands:
                 --scenario FILE   tenant scenario JSON (default: the built-in Contoso demo tenant)
                 --time-scale X    run every duration X times faster (default MDE_TIME_SCALE or 1)
                 --profile NAME    classic (25 sessions, 3-day queue; default) or extended (50, 2 hours)
-  check       Check configuration and credentials against the API and say what is wrong.
 
-Options:
-  -h, --help      show this help
-  -v, --version   print the version
+Options of serve and check:
+${flags.join("\n")}
+  ${"-h, --help".padEnd(flagWidth)}  show this help
+  ${"-v, --version".padEnd(flagWidth)}  print the version
+
+Settings (environment variables; a --config JSON file takes the same names as keys).
+Flags win over the environment, the environment over the config file, the file over the defaults.
+${variables.join("\n")}
 `;
+}
 
 class UsageError extends Error {
   readonly code = "USAGE";
@@ -55,6 +85,7 @@ async function simulatorCommand(args: string[]): Promise<void> {
   }
   const logger = createLogger({ level: settings.LOG_LEVEL, name: "mde-simulator" });
   const scenario = values.scenario === undefined ? undefined : await loadScenarioFile(values.scenario);
+  const { startSimulator } = await import("./simulator/index.js");
   const simulator = await startSimulator({
     port,
     host: values.host ?? "127.0.0.1",
@@ -76,26 +107,55 @@ async function simulatorCommand(args: string[]): Promise<void> {
   process.once("SIGTERM", stop);
 }
 
+const configFrom = (args: string[]) => loadConfig({ argv: args, env: process.env, cwd: process.cwd() });
+
+async function serveCommand(args: string[]): Promise<number> {
+  const settings = configFrom(args);
+  const { runStdioServer } = await import("./server/stdio.js");
+  await runStdioServer(settings);
+  setTimeout(() => {
+    console.error(`mde-live-response-mcp: still running ${EXIT_GRACE_MS} ms after shutdown; exiting`);
+    process.exit(0);
+  }, EXIT_GRACE_MS).unref();
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === "-h" || command === "--help" || command === "help") {
-    process.stdout.write(USAGE);
+  if (command === "help" || argv.includes("-h") || argv.includes("--help")) {
+    process.stdout.write(usage());
     return 0;
   }
   if (command === "-v" || command === "--version") {
-    const { version } = await import("./version.js");
     process.stdout.write(`${version}\n`);
     return 0;
   }
+  if (command === undefined || command.startsWith("-")) return serveCommand(argv);
   switch (command) {
+    case "serve":
+      return serveCommand(rest);
     case "simulator":
       await simulatorCommand(rest);
       return -1; // keeps running until a signal
-    case "check":
-      return runCheck(readSettings(), process.stdout);
+    case "check": {
+      const settings = configFrom(rest);
+      const { runCheck } = await import("./check.js");
+      return runCheck(settings, process.stdout);
+    }
     default:
-      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+      throw new UsageError(`unknown command "${command}"; see --help`);
   }
+}
+
+/** Mistakes a user fixes in their command line or settings: exit code 2 and no stack. */
+function isUsageMistake(err: unknown): boolean {
+  return (
+    err instanceof UsageError ||
+    err instanceof ConfigError ||
+    err instanceof ScenarioError ||
+    (err instanceof AuthenticationError && err.code === "AUTH_CONFIG") ||
+    (err instanceof Error && "code" in err && err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+  );
 }
 
 main(process.argv.slice(2)).then(
@@ -103,13 +163,11 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    const known =
-      err instanceof UsageError ||
-      err instanceof ConfigError ||
-      err instanceof ScenarioError ||
-      (err instanceof Error && "code" in err && err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION");
-    console.error(`mde-live-response-mcp: ${err instanceof Error ? err.message : String(err)}`);
-    if (!known && err instanceof Error && process.env.LOG_LEVEL === "debug") console.error(err.stack);
-    process.exitCode = 2;
+    const mistake = isUsageMistake(err);
+    const hint =
+      err instanceof AuthenticationError ? " (or add --simulator to try the server without a tenant)" : "";
+    console.error(`mde-live-response-mcp: ${err instanceof Error ? err.message : String(err)}${hint}`);
+    if (!mistake && err instanceof Error && process.env.LOG_LEVEL === "debug") console.error(err.stack);
+    process.exitCode = mistake ? 2 : 1;
   },
 );

@@ -1,10 +1,13 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
 import { CloudNameSchema } from "../auth/clouds.js";
 
 /**
- * One schema for every setting the product reads from its environment. Names follow DESIGN.md
- * (credentials as @azure/identity names them). A mistake is reported with the variable's name and
- * what would fix it; values are never echoed, since some of them are secrets.
+ * One schema for every setting, whichever layer it comes from (defaults, config file, environment,
+ * flags). Names follow DESIGN.md (credentials as @azure/identity names them). A mistake is reported
+ * with the variable's name and what would fix it; values are never echoed, since some are secrets.
+ * Every `.describe()` is user documentation: `--help` and the README's table are generated from it.
  */
 
 const positiveNumber = (name: string) =>
@@ -12,65 +15,166 @@ const positiveNumber = (name: string) =>
     .number({ error: `${name} must be a number` })
     .positive({ error: `${name} must be greater than 0` });
 
+const wholeNumber = (name: string, min: number) =>
+  z.coerce
+    .number({ error: `${name} must be a whole number` })
+    .int({ error: `${name} must be a whole number` })
+    .min(min, { error: `${name} must be at least ${min}` });
+
 const httpsUrl = (name: string) =>
   z
     .url({ error: `${name} must be an absolute URL such as https://host` })
     .refine((v) => v.startsWith("https://"), { error: `${name} must use https://` })
     .transform((v) => v.replace(/\/+$/, ""));
 
-export const SettingsSchema = z.object({
-  AZURE_TENANT_ID: z.string().min(1).optional(),
-  AZURE_CLIENT_ID: z.string().min(1).optional(),
-  AZURE_CLIENT_SECRET: z.string().min(1).optional(),
-  AZURE_CLIENT_CERTIFICATE_PATH: z.string().min(1).optional(),
-  AZURE_CLIENT_CERTIFICATE_PASSWORD: z.string().optional(),
-  AZURE_FEDERATED_TOKEN_FILE: z.string().min(1).optional(),
-  /** Use the host's managed identity (App Service, VM, Arc) instead of an app credential. */
-  MDE_MANAGED_IDENTITY: z
-    .enum(["0", "1", "true", "false"], { error: "MDE_MANAGED_IDENTITY must be 1 or 0" })
+const flag = (name: string) =>
+  z
+    .enum(["0", "1", "true", "false"], { error: `${name} must be 1 or 0` })
     .default("0")
-    .transform((v) => v === "1" || v === "true"),
-  AZURE_AUTHORITY_HOST: httpsUrl("AZURE_AUTHORITY_HOST").optional(),
+    .transform((v) => v === "1" || v === "true");
+
+const text = (name: string) => z.string({ error: `${name} must be text` }).min(1);
+
+export const DEFAULT_DOWNLOAD_DIR = join(homedir(), ".mde-live-response-mcp", "downloads");
+
+export const SettingsSchema = z.object({
+  AZURE_TENANT_ID: text("AZURE_TENANT_ID")
+    .optional()
+    .describe("Entra ID tenant (directory) id of the app registration."),
+  AZURE_CLIENT_ID: text("AZURE_CLIENT_ID")
+    .optional()
+    .describe("Application (client) id of the app registration, or of a user-assigned managed identity."),
+  AZURE_CLIENT_SECRET: text("AZURE_CLIENT_SECRET")
+    .optional()
+    .describe("Client secret value (secret: prefer the environment to a config file)."),
+  AZURE_CLIENT_CERTIFICATE_PATH: text("AZURE_CLIENT_CERTIFICATE_PATH")
+    .optional()
+    .describe("PEM or PFX file with the app's certificate and private key, instead of a secret."),
+  AZURE_CLIENT_CERTIFICATE_PASSWORD: z
+    .string({ error: "AZURE_CLIENT_CERTIFICATE_PASSWORD must be text" })
+    .optional()
+    .describe("Password of an encrypted certificate file (secret)."),
+  AZURE_FEDERATED_TOKEN_FILE: text("AZURE_FEDERATED_TOKEN_FILE")
+    .optional()
+    .describe("File holding a federated token (workload identity federation), instead of a secret."),
+  MDE_MANAGED_IDENTITY: flag("MDE_MANAGED_IDENTITY").describe(
+    "1: authenticate with the host's managed identity (App Service, VM, Arc) instead of an app credential.",
+  ),
+  AZURE_AUTHORITY_HOST: httpsUrl("AZURE_AUTHORITY_HOST")
+    .optional()
+    .describe("Entra ID authority host; default the cloud's (https://login.microsoftonline.com)."),
   MDE_CLOUD: z
     .enum(CloudNameSchema.options, {
       error: `MDE_CLOUD must be one of ${CloudNameSchema.options.join(", ")}`,
     })
-    .default("commercial"),
-  MDE_API_BASE_URL: httpsUrl("MDE_API_BASE_URL").optional(),
-  MDE_API_SCOPE: z.string().min(1).optional(),
-  MDE_TIME_SCALE: positiveNumber("MDE_TIME_SCALE").default(1),
-  MDE_MAX_SESSIONS: z.coerce
-    .number({ error: "MDE_MAX_SESSIONS must be a whole number" })
-    .int({ error: "MDE_MAX_SESSIONS must be a whole number" })
-    .min(1, { error: "MDE_MAX_SESSIONS must be at least 1" })
-    .default(25),
-  MDE_DOWNLOAD_DIR: z.string().min(1).optional(),
-  MDE_SIMULATOR: z
-    .enum(["0", "1", "true", "false"], { error: "MDE_SIMULATOR must be 1 or 0" })
-    .default("0")
-    .transform((v) => v === "1" || v === "true"),
+    .default("commercial")
+    .describe(
+      `Defender cloud, picks the API base URL and token scope: ${CloudNameSchema.options.join(", ")}.`,
+    ),
+  MDE_API_BASE_URL: httpsUrl("MDE_API_BASE_URL")
+    .optional()
+    .describe("Overrides the API base URL, e.g. a standalone simulator's."),
+  MDE_API_SCOPE: text("MDE_API_SCOPE").optional().describe("Overrides the token scope of the cloud."),
+  MDE_TIME_SCALE: positiveNumber("MDE_TIME_SCALE")
+    .default(1)
+    .describe(
+      "Runs every duration of the server and simulator this many times faster (tests and demos only).",
+    ),
+  MDE_MAX_SESSIONS: wholeNumber("MDE_MAX_SESSIONS", 1)
+    .default(25)
+    .describe("Live response sessions this server keeps under (Microsoft's newest pages say 50)."),
+  MDE_DOWNLOAD_DIR: text("MDE_DOWNLOAD_DIR")
+    .default(DEFAULT_DOWNLOAD_DIR)
+    .describe("Where collected files and full script output are saved."),
+  MDE_DEFAULT_WAIT_SECONDS: wholeNumber("MDE_DEFAULT_WAIT_SECONDS", 0)
+    .default(45)
+    .describe(
+      "How long a tool call waits for an action when the agent does not say; keep it under the client's timeout (often 60 s).",
+    ),
+  MDE_POLL_INTERVAL_SECONDS: z.coerce
+    .number({ error: "MDE_POLL_INTERVAL_SECONDS must be a number" })
+    .min(1, {
+      error: "MDE_POLL_INTERVAL_SECONDS must be at least 1: polling faster spends the API's read budget",
+    })
+    .default(5)
+    .describe("Seconds between two reads of an action in flight."),
+  MDE_MAX_OUTPUT_CHARS: wholeNumber("MDE_MAX_OUTPUT_CHARS", 100)
+    .default(20_000)
+    .describe("Most characters of script output in one tool result; the rest is paged with output_offset."),
+  MDE_MAX_DEVICES_PER_CALL: wholeNumber("MDE_MAX_DEVICES_PER_CALL", 1)
+    .max(100, { error: "MDE_MAX_DEVICES_PER_CALL must be at most 100" })
+    .default(10)
+    .describe(
+      "Most devices one run_live_response call may name (at most 100). The default, 10, is one minute of the tenant's submit budget.",
+    ),
+  MDE_SIMULATOR: flag("MDE_SIMULATOR").describe(
+    "1: serve against an embedded, in-process simulator of the Contoso demo tenant; no credentials needed.",
+  ),
+  MDE_CONFIG_FILE: text("MDE_CONFIG_FILE")
+    .optional()
+    .describe("JSON file whose keys are these setting names; the environment and flags override it."),
+  MDE_TRANSPORT: z
+    .enum(["stdio"], { error: "MDE_TRANSPORT must be stdio: only stdio is available in this version" })
+    .default("stdio")
+    .describe("MCP transport; only stdio is available in this version."),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
       error: "LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent",
     })
-    .default("info"),
+    .default("info")
+    .describe("Log level of the JSON logs on stderr: fatal, error, warn, info, debug, trace, silent."),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
+export type SettingName = keyof typeof SettingsSchema.shape;
+
+export const SETTING_NAMES = Object.keys(SettingsSchema.shape) as SettingName[];
+
+export function isSettingName(name: string): name is SettingName {
+  return Object.hasOwn(SettingsSchema.shape, name);
+}
 
 export class ConfigError extends Error {
   readonly code = "CONFIG_INVALID";
+  /** Every problem found, one line each: they are reported together so one edit can fix them all. */
+  readonly problems: readonly string[];
+
+  constructor(problems: string | readonly string[]) {
+    const list = typeof problems === "string" ? [problems] : problems;
+    super(
+      typeof problems === "string"
+        ? problems
+        : `invalid configuration:\n${list.map((p) => `  ${p}`).join("\n")}`,
+    );
+    this.problems = list;
+  }
 }
 
+/**
+ * Validates raw setting values (strings, as read from any layer). `sourceOf` names where a value came
+ * from, so a problem says which file, variable or flag to change.
+ */
+export function parseSettings(
+  values: Readonly<Partial<Record<SettingName, string>>>,
+  sourceOf: (name: SettingName) => string | undefined = () => undefined,
+): { settings: Settings; problems: [] } | { settings: undefined; problems: string[] } {
+  const result = SettingsSchema.safeParse(values);
+  if (result.success) return { settings: result.data, problems: [] };
+  return {
+    settings: undefined,
+    problems: result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? "");
+      const source = isSettingName(name) ? sourceOf(name) : undefined;
+      return `${name}${source ? ` (${source})` : ""}: ${issue.message}`;
+    }),
+  };
+}
+
+/** Settings from the environment alone (no file, no flags); relative paths stay as given. */
 export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const known = Object.fromEntries(
-    Object.keys(SettingsSchema.shape)
-      .filter((key) => env[key] !== undefined && env[key] !== "")
-      .map((key) => [key, env[key]]),
+    SETTING_NAMES.filter((key) => env[key] !== undefined && env[key] !== "").map((key) => [key, env[key]]),
   );
-  const result = SettingsSchema.safeParse(known);
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
-  }
-  return result.data;
+  const { settings, problems } = parseSettings(known);
+  if (settings === undefined) throw new ConfigError(problems);
+  return settings;
 }

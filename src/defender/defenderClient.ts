@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { assertComment, assertLiveResponseCommands, effectiveArgs } from "./commandRules.js";
 import { DefenderResponseError, InvalidInputError, type DefenderEndpoint } from "./errors.js";
 import { HttpTransport, type HttpTransportOptions } from "./httpTransport.js";
 import { assertActionId, assertCommandIndex, assertMachineId } from "./ids.js";
@@ -62,9 +63,6 @@ type CollectionPage<Item> = {
 };
 
 const DEFAULT_MAX_PAGES = 10;
-
-/** The API requires this order within one request (reference §3.1). */
-const COMMAND_ORDER: Record<LiveResponseCommand["type"], number> = { PutFile: 0, RunScript: 1, GetFile: 2 };
 
 /**
  * The Defender for Endpoint API as typed functions. Ids and commands are checked before any call,
@@ -286,83 +284,23 @@ export class DefenderClient {
   }
 }
 
-function assertComment(comment: unknown): string {
-  if (typeof comment !== "string" || comment.trim().length === 0) {
-    throw new InvalidInputError(
-      "comment",
-      "comment must be a non-empty string saying why the action is taken",
-    );
-  }
-  return comment;
-}
-
-function requireText(value: unknown, field: string, what: string): string {
-  if (typeof value !== "string" || value.length === 0) {
-    throw new InvalidInputError(field, `${field} must be a non-empty string (${what})`);
-  }
-  return value;
-}
-
-/** The exact wire form of reference §3.1: lower-case `type`/`params`/`key`/`value`, Args only when given. */
+/** The exact wire form of reference §3.1: lower-case `type`/`params`/`key`/`value`, Args only when not blank. */
 function wireCommands(
   commands: unknown,
 ): Array<{ type: string; params: Array<{ key: string; value: string }> }> {
-  if (!Array.isArray(commands) || commands.length === 0) {
-    throw new InvalidInputError(
-      "commands",
-      "commands must be a non-empty list of RunScript, GetFile or PutFile commands",
-    );
-  }
-  let previousOrder = 0;
-  return (commands as LiveResponseCommand[]).map((command, i) => {
-    const field = `commands[${i}]`;
-    const order = COMMAND_ORDER[command?.type];
-    if (order === undefined) {
-      throw new InvalidInputError(
-        `${field}.type`,
-        `${field}.type must be one of PutFile, RunScript, GetFile`,
-      );
-    }
-    if (order < previousOrder) {
-      throw new InvalidInputError(
-        "commands",
-        `commands must be ordered PutFile, then RunScript, then GetFile (the API rejects other orders); ${field} is a ${command.type} after a later type`,
-      );
-    }
-    previousOrder = order;
+  assertLiveResponseCommands(commands);
+  return commands.map((command) => {
     switch (command.type) {
       case "PutFile":
-        return {
-          type: "PutFile",
-          params: [
-            {
-              key: "FileName",
-              value: requireText(command.fileName, `${field}.file_name`, "a library file name"),
-            },
-          ],
-        };
+        return { type: "PutFile", params: [{ key: "FileName", value: command.fileName }] };
       case "RunScript": {
-        const params = [
-          {
-            key: "ScriptName",
-            value: requireText(command.scriptName, `${field}.script_name`, "a library script name"),
-          },
-        ];
-        if (command.args !== undefined && command.args !== "") {
-          params.push({
-            key: "Args",
-            value: requireText(command.args, `${field}.args`, "the script's arguments"),
-          });
-        }
+        const params = [{ key: "ScriptName", value: command.scriptName }];
+        const args = effectiveArgs(command.args);
+        if (args !== undefined) params.push({ key: "Args", value: args });
         return { type: "RunScript", params };
       }
       case "GetFile":
-        return {
-          type: "GetFile",
-          params: [
-            { key: "Path", value: requireText(command.path, `${field}.path`, "a file path on the device") },
-          ],
-        };
+        return { type: "GetFile", params: [{ key: "Path", value: command.path }] };
     }
   });
 }

@@ -6,6 +6,7 @@ import {
   DefenderApiError,
   DefenderNetworkError,
   DefenderResponseError,
+  InvalidInputError,
   submitOutcome,
 } from "../../src/defender/errors.js";
 import { scenarioWith } from "../helpers/simulatorHarness.js";
@@ -82,16 +83,30 @@ describe("400", () => {
     expect(calls("runliveresponse")).toBe(2);
   });
 
-  it("maps forbidden script arguments", async () => {
+  it("refuses forbidden script arguments itself, before the API would, with zero calls", async () => {
     const error = await failure(
       client.runLiveResponse(DEVICES.hr, {
         commands: [{ type: "RunScript", scriptName: SCRIPT, args: "a; whoami" }],
         comment: "args",
       }),
-      DefenderApiError,
+      InvalidInputError,
     );
-    expect(error).toMatchObject({ status: 400, code: "InvalidInput" });
-    expect(submitOutcome(error)).toBe("not_executed");
+    expect(error.field).toBe("commands[0].args");
+    expect(error.message).toContain(";");
+    expect(calls("runliveresponse")).toBe(0);
+  });
+
+  it("maps the API's InvalidInput (a result index out of range)", async () => {
+    const action = await client.runLiveResponse(DEVICES.hr, {
+      commands: script,
+      comment: `range ${randomUUID()}`,
+    });
+    const error = await failure(client.getLiveResponseResultDownloadLink(action.id, 7), DefenderApiError);
+    expect(error).toMatchObject({
+      status: 400,
+      code: "InvalidInput",
+      endpoint: "getLiveResponseResultDownloadLink",
+    });
   });
 });
 

@@ -1,0 +1,152 @@
+/**
+ * A scripted triage agent: the story of a small investigation, told through the MCP server exactly as
+ * an AI agent would drive it. It starts the server over stdio against the built-in simulator (no tenant
+ * needed), then:
+ *   1. finds the device named in the alert,
+ *   2. checks which triage scripts the library holds,
+ *   3. runs a process listing and collects the suspicious file in one live response action,
+ *      showing progress while it waits,
+ *   4. prints the parsed results, and where the collected file was saved with its SHA-256.
+ *
+ * Run it with `npm run demo`.
+ */
+import { fileURLToPath } from "node:url";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+
+const ALERT = {
+  id: "IR-2291",
+  device: "fin-ws-0142",
+  title: "Suspicious executable disguised as a PDF invoice",
+  file: "C:\\Windows\\Temp\\invoice_2291.pdf.exe",
+};
+
+const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+const say = (text = ""): void => void process.stdout.write(`${text}\n`);
+const step = (n: number, text: string): void => say(`\n\x1b[1m${n}. ${text}\x1b[0m`);
+const indent = (text: string, prefix = "   │ "): string =>
+  text
+    .split("\n")
+    .map((line) => `${prefix}${line}`)
+    .join("\n");
+
+type Structured = Record<string, unknown>;
+
+async function call(client: Client, name: string, args: Structured, onProgress?: (m: string) => void) {
+  const result = (await client.callTool(
+    { name, arguments: args },
+    undefined,
+    onProgress
+      ? {
+          onprogress: (p) => onProgress(p.message ?? `${p.progress}/${p.total ?? "?"}`),
+          resetTimeoutOnProgress: true,
+          timeout: 120_000,
+        }
+      : undefined,
+  )) as CallToolResult;
+  if (result.isError) {
+    const text = result.content.map((c) => (c.type === "text" ? c.text : "")).join("\n");
+    throw new Error(`${name} failed: ${text}`);
+  }
+  return result.structuredContent as Structured;
+}
+
+async function main(): Promise<void> {
+  const downloads = await mkdtemp(join(tmpdir(), "mde-demo-downloads-"));
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [cli, "serve", "--simulator"],
+    env: {
+      ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
+      MDE_DOWNLOAD_DIR: downloads,
+      MDE_TIME_SCALE: process.env.MDE_TIME_SCALE ?? "3",
+      LOG_LEVEL: "warn",
+    },
+    stderr: "ignore",
+  });
+  const client = new Client({ name: "triage-demo", version: "1.0.0" });
+  await client.connect(transport);
+
+  say(`\x1b[1mAlert ${ALERT.id}: ${ALERT.title} on ${ALERT.device}\x1b[0m`);
+  say("An agent investigates through mde-live-response-mcp (simulated Contoso tenant).");
+  const { tools } = await client.listTools();
+  say(`Server offers: ${tools.map((t) => t.name).join(", ")}`);
+
+  step(1, `Find the device "${ALERT.device}"`);
+  const found = await call(client, "find_machines", { name: ALERT.device });
+  const machines = found.machines as Structured[];
+  const device = machines[0];
+  if (!device) throw new Error(`no device named ${ALERT.device}`);
+  say(
+    indent(
+      `${device.computer_dns_name}  ${device.os_platform}  health ${device.health_status}  ` +
+        `last IP ${device.last_ip_address}\nid ${device.machine_id}  tags ${(device.tags as string[]).join(", ")}`,
+    ),
+  );
+
+  step(2, "Check the live response library for triage scripts");
+  const library = await call(client, "list_library_files", {});
+  const files = library.files as Structured[];
+  for (const f of files.slice(0, 8)) {
+    say(indent(`${String(f.file_name).padEnd(26)} runnable: ${JSON.stringify(f.runnable)}`));
+  }
+  if (files.length > 8) say(indent(`… and ${files.length - 8} more`));
+
+  step(3, "Run a process listing and collect the suspicious file, in one action");
+  say(indent(`RunScript Get-ProcessList.ps1, then GetFile ${ALERT.file}`));
+  let lastProgress = "";
+  const run = await call(
+    client,
+    "run_live_response",
+    {
+      machine_ids: [device.machine_id],
+      commands: [
+        { type: "RunScript", script_name: "Get-ProcessList.ps1" },
+        { type: "GetFile", path: ALERT.file },
+      ],
+      comment: `${ALERT.id}: triage of ${ALERT.title.toLowerCase()}`,
+      wait_seconds: 45,
+    },
+    (message) => {
+      if (message !== lastProgress) say(indent(`… ${message}`, "   ⏳ "));
+      lastProgress = message;
+    },
+  );
+  let action = (run.actions as Structured[])[0] as Structured;
+  while (!["Succeeded", "Failed", "TimeOut", "Cancelled"].includes(String(action.status))) {
+    say(indent(`still ${action.status}; ${action.next_step}`, "   ⏳ "));
+    action = (await call(client, "get_action", { action_id: action.action_id, wait_seconds: 45 }))
+      .action as Structured;
+  }
+  say(indent(`action ${action.action_id} (request ${action.request_id}): ${action.status}`));
+
+  step(4, "Read the results");
+  for (const command of action.commands as Structured[]) {
+    const result = command.result as Structured | null;
+    say(indent(`command ${command.index} ${command.type}: ${command.status}`));
+    if (command.type === "RunScript" && result) {
+      const lines = String(result.output).split("\n");
+      say(indent(`exit code ${result.exit_code}, ${result.output_chars} characters of output:`, "   │ "));
+      say(indent(lines.slice(0, 12).join("\n"), "   │   "));
+      if (lines.length > 12) say(indent(`… ${lines.length - 12} more lines`, "   │   "));
+    }
+    if (command.type === "GetFile" && result) {
+      say(indent(`saved ${result.saved_path}`));
+      say(indent(`${result.bytes} bytes, SHA-256 ${result.sha256} (delivered as ${result.format})`));
+    }
+  }
+
+  say(
+    "\nNext an analyst would look the hash up in threat intelligence and, if it is bad, isolate the device.",
+  );
+  await client.close();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,182 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { downloadResultBlob, downloadResultBlobToFile } from "../defender/blobDownload.js";
+import type { DefenderClient } from "../defender/defenderClient.js";
+import { DefenderApiError, DefenderResponseError } from "../defender/errors.js";
+import type { CaOption } from "../defender/httpTransport.js";
+import { assertActionId } from "../defender/ids.js";
+import type { MachineAction, MachineActionCommand } from "../defender/schemas.js";
+import type { Logger } from "../logger.js";
+import { ArchiveError } from "./archiveError.js";
+import { saveCollectedFile } from "./getFileResult.js";
+import { noResultReason } from "./noResultReason.js";
+import { ResultCache } from "./resultCache.js";
+import { parseRunScriptResult } from "./runScriptResult.js";
+import { isTransientFailure } from "./transientFailure.js";
+import type { CallOptions, CommandResultData, GetFileResultData, RunScriptResultData } from "./types.js";
+
+export interface CommandResultsDeps {
+  client: DefenderClient;
+  downloadDir: string;
+  blobCa: CaOption | undefined;
+  maxScriptResultBytes: number;
+  maxFileBytes: number;
+  logger: Logger;
+}
+
+/** A ZIP around a file is a little larger than the file when the file does not compress. */
+const ARCHIVE_OVERHEAD_BYTES = 1024 * 1024;
+
+/**
+ * Fetches every command's result once: a link from the API, the blob from storage, parsed or
+ * extracted, then served from the cache. A failure that will not change (an archive refused, a result
+ * over the size cap) is remembered too; one that may (network, an expired link twice) is not, so the
+ * next call tries again. Only aborts are thrown: every other failure becomes the command's reason.
+ */
+export class CommandResults {
+  private readonly cache = new ResultCache();
+  private readonly inflight = new Map<string, Promise<CommandResultData>>();
+
+  constructor(private readonly deps: CommandResultsDeps) {}
+
+  async of(action: MachineAction, options: CallOptions = {}): Promise<CommandResultData[]> {
+    const actionId = assertActionId(action.id).toLowerCase();
+    const results: CommandResultData[] = [];
+    for (const command of [...action.commands].sort((a, b) => a.index - b.index)) {
+      const type = command.command?.type ?? "Unknown";
+      const reason = noResultReason(action, command);
+      results.push(
+        reason === undefined
+          ? await this.once(actionId, command, options)
+          : { type, index: command.index, reason },
+      );
+    }
+    return results;
+  }
+
+  private async once(
+    actionId: string,
+    command: MachineActionCommand,
+    options: CallOptions,
+  ): Promise<CommandResultData> {
+    const key = ResultCache.key(actionId, command.index);
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached;
+    let fetching = this.inflight.get(key);
+    if (fetching === undefined) {
+      fetching = this.fetch(actionId, command, key, options).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, fetching);
+    }
+    return fetching;
+  }
+
+  private async fetch(
+    actionId: string,
+    command: MachineActionCommand,
+    key: string,
+    options: CallOptions,
+  ): Promise<CommandResultData> {
+    const type = command.command?.type ?? "Unknown";
+    const { index } = command;
+    try {
+      const result =
+        type === "RunScript"
+          ? await this.fetchScript(actionId, index, options)
+          : await this.fetchFile(actionId, command, options);
+      this.cache.set(key, result);
+      return result;
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      const noResult = { type, index, reason: `the result could not be fetched: ${message}` };
+      const final =
+        error instanceof ArchiveError ||
+        (error instanceof DefenderResponseError && error.reason === "too_large");
+      if (final) this.cache.set(key, noResult);
+      this.deps.logger.warn(
+        { actionId, index, code: (error as { code?: unknown }).code, final },
+        "fetching a command result failed",
+      );
+      return noResult;
+    }
+  }
+
+  private async fetchScript(
+    actionId: string,
+    index: number,
+    options: CallOptions,
+  ): Promise<RunScriptResultData> {
+    const blob = await this.withLink(actionId, index, options, (url) =>
+      downloadResultBlob(url, {
+        maxBytes: this.deps.maxScriptResultBytes,
+        ca: this.deps.blobCa,
+        signal: options.signal,
+        logger: this.deps.logger,
+      }),
+    );
+    const parsed = parseRunScriptResult(blob);
+    const outputPath = join(await this.actionDir(actionId), `command-${index}-output.txt`);
+    await writeFile(outputPath, parsed.output, { mode: 0o600 });
+    return { type: "RunScript", index, ...parsed, outputPath };
+  }
+
+  private async fetchFile(
+    actionId: string,
+    command: MachineActionCommand,
+    options: CallOptions,
+  ): Promise<GetFileResultData> {
+    const dir = await this.actionDir(actionId);
+    const path = join(dir, `command-${command.index}-${randomBytes(4).toString("hex")}.download`);
+    const download = await this.withLink(actionId, command.index, options, (url) =>
+      downloadResultBlobToFile(url, path, {
+        maxBytes: this.deps.maxFileBytes + ARCHIVE_OVERHEAD_BYTES,
+        ca: this.deps.blobCa,
+        signal: options.signal,
+        logger: this.deps.logger,
+      }),
+    );
+    return saveCollectedFile(
+      { path, ...download },
+      {
+        dir,
+        index: command.index,
+        devicePath: command.command?.params.find((p) => p.key === "Path")?.value ?? undefined,
+        maxFileBytes: this.deps.maxFileBytes,
+      },
+    );
+  }
+
+  /**
+   * Runs `use` with a fresh result link; when the download fails in a way a new link may fix (the
+   * link expired, storage or the network failed), asks for one more link and tries once more.
+   */
+  private async withLink<T>(
+    actionId: string,
+    index: number,
+    options: CallOptions,
+    use: (url: URL) => Promise<T>,
+  ): Promise<T> {
+    const link = await this.deps.client.getLiveResponseResultDownloadLink(actionId, index, options);
+    try {
+      return await use(link.url);
+    } catch (error) {
+      const expired = error instanceof DefenderApiError && error.code === "LinkExpired";
+      if (options.signal?.aborted || !(expired || isTransientFailure(error))) throw error;
+      this.deps.logger.info(
+        { actionId, index, code: (error as { code?: unknown }).code },
+        "result download failed; retrying once with a new link",
+      );
+      const again = await this.deps.client.getLiveResponseResultDownloadLink(actionId, index, options);
+      return use(again.url);
+    }
+  }
+
+  /** Outputs and collected files of one action; the folders are this user's only. */
+  private async actionDir(actionId: string): Promise<string> {
+    await mkdir(this.deps.downloadDir, { recursive: true, mode: 0o700 });
+    const dir = join(this.deps.downloadDir, actionId);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+}

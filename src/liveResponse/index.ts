@@ -1,0 +1,22 @@
+export {
+  DEFAULT_MAX_FILE_BYTES,
+  DEFAULT_MAX_SCRIPT_RESULT_BYTES,
+  DEFAULT_POLL_INTERVAL_SECONDS,
+  LiveResponseService,
+} from "./liveResponseService.js";
+export type { LiveResponseDeps } from "./liveResponseService.js";
+export { ArchiveError } from "./archiveError.js";
+export type { ArchiveProblem } from "./archiveError.js";
+export { cleanText } from "./cleanText.js";
+export { describeAction, describeProgress } from "./progressMessage.js";
+export type {
+  CallOptions,
+  CommandResultData,
+  GetFileResultData,
+  LiveResponseApi,
+  NoResultData,
+  RunScriptResultData,
+  SubmittedRequest,
+  WaitOptions,
+  WaitProgress,
+} from "./types.js";

@@ -1,0 +1,229 @@
+import { z } from "zod";
+import { isFinalActionStatus, type Machine, type MachineAction } from "../defender/schemas.js";
+import { cleanText } from "../liveResponse/cleanText.js";
+import type { CommandResultData, SubmittedRequest } from "../liveResponse/types.js";
+import { pageOutput } from "./outputPage.js";
+import { isInactive, statusDetail } from "./statusDetail.js";
+import type { ErrorDescription } from "./toolErrors.js";
+
+/** The action entry of the external interface (DESIGN.md), shared by run_live_response, get_action and cancel_action. */
+
+export const RunScriptResultEntrySchema = z
+  .object({
+    exit_code: z
+      .number()
+      .int()
+      .nullable()
+      .describe("The script's exit code; null when the device did not report one."),
+    output: z.string().describe("This page of the script's output (control characters removed)."),
+    errors: z.string().describe("What the script wrote to its error stream."),
+    output_chars: z.number().int().describe("Length of the whole output in characters."),
+    truncated: z.boolean().describe("True when more output follows this page."),
+    next_output_offset: z
+      .number()
+      .int()
+      .nullable()
+      .describe(
+        "Pass as output_offset (with command_index) to get_action for the next page; null at the end.",
+      ),
+  })
+  .describe("A RunScript command's result.");
+
+export const GetFileResultEntrySchema = z
+  .object({
+    saved_path: z
+      .string()
+      .describe("Where the server saved the collected file (the file itself, after extraction)."),
+    bytes: z.number().int().describe("Size of the collected file."),
+    sha256: z.string().describe("SHA-256 of the collected file."),
+    format: z.enum(["zip", "gzip", "raw"]).describe("What Defender delivered."),
+    archive_sha256: z.string().nullable().describe("SHA-256 of the download when it was an archive."),
+  })
+  .describe("A GetFile command's result; the file is never inlined.");
+
+export const CommandEntrySchema = z.object({
+  index: z.number().int(),
+  type: z.string().describe("RunScript, GetFile or PutFile."),
+  status: z.string().describe("Created (not run yet), Completed or Failed."),
+  errors: z.array(z.string()),
+  started_at: z.string().nullable(),
+  ended_at: z.string().nullable(),
+  result: z.union([RunScriptResultEntrySchema, GetFileResultEntrySchema]).nullable(),
+  result_note: z.string().nullable().describe("Why result is null (or cut), when it is."),
+});
+export type CommandEntry = z.infer<typeof CommandEntrySchema>;
+
+export const ActionErrorSchema = z
+  .object({ code: z.string(), message: z.string(), next_step: z.string() })
+  .describe("Why this device's action was not submitted.");
+
+export const ActionEntrySchema = z.object({
+  request_id: z
+    .string()
+    .nullable()
+    .describe("This server's id for the request (req_…); accepted by get_action."),
+  action_id: z
+    .string()
+    .nullable()
+    .describe("Defender's machine action id; null when the action was not created."),
+  machine_id: z.string(),
+  computer_dns_name: z.string().nullable(),
+  status: z
+    .string()
+    .describe(
+      "Queued (held by this server), Pending, InProgress, Succeeded, Failed, TimeOut, Cancelled, or NotSubmitted (see error).",
+    ),
+  status_detail: z
+    .string()
+    .nullable()
+    .describe("Why the action is in this status: offline device, merged request, the failing command, …"),
+  created_at: z.string().nullable(),
+  updated_at: z.string().nullable(),
+  commands: z.array(CommandEntrySchema),
+  next_step: z.string().nullable().describe("What to call next, if anything."),
+  error: ActionErrorSchema.nullable(),
+});
+export type ActionEntry = z.infer<typeof ActionEntrySchema>;
+
+/** How get_action's paging arguments apply to RunScript outputs. */
+export interface OutputPaging {
+  /** Only this command's output is paged (and shown); every other command's result is left out. */
+  commandIndex: number | undefined;
+  outputOffset: number;
+  maxOutputChars: number;
+}
+
+export interface ActionView {
+  requestId: string | null;
+  action: MachineAction;
+  machine?: Machine | undefined;
+  merged?: boolean;
+}
+
+/**
+ * `results` are the command results of a final action, or undefined while it is not final.
+ * `waitSeconds` goes into the suggested next get_action call.
+ */
+export function actionEntry(
+  view: ActionView,
+  results: readonly CommandResultData[] | undefined,
+  paging: OutputPaging,
+  waitSeconds: number,
+): ActionEntry {
+  const { action } = view;
+  const final = isFinalActionStatus(action.status);
+  const commands = action.commands.map((command) => {
+    const base = {
+      index: command.index,
+      type: command.command?.type ?? "unknown",
+      status: command.commandStatus,
+      errors: command.errors.map(cleanText),
+      started_at: command.startTime,
+      ended_at: command.endTime,
+    };
+    return { ...base, ...commandResult(command.index, final, results, paging) };
+  });
+  const entry: ActionEntry = {
+    request_id: view.requestId,
+    action_id: action.id,
+    machine_id: action.machineId ?? view.machine?.id ?? "",
+    computer_dns_name: action.computerDnsName ?? view.machine?.computerDnsName ?? null,
+    status: action.status,
+    status_detail: statusDetail(action, view.machine, view.merged ?? false),
+    created_at: action.creationDateTimeUtc,
+    updated_at: action.lastUpdateDateTimeUtc,
+    commands,
+    next_step: null,
+    error: null,
+  };
+  entry.next_step = nextStep(entry, final, isInactive(view.machine), waitSeconds);
+  return entry;
+}
+
+/** A device whose submit failed: no action exists, and the error says what to do. */
+export function notSubmittedEntry(request: SubmittedRequest, error: ErrorDescription): ActionEntry {
+  return {
+    request_id: request.requestId,
+    action_id: null,
+    machine_id: request.machineId,
+    computer_dns_name: request.machine?.computerDnsName ?? null,
+    status: "NotSubmitted",
+    status_detail: error.message,
+    created_at: null,
+    updated_at: null,
+    commands: [],
+    next_step: error.next_step,
+    error,
+  };
+}
+
+function commandResult(
+  index: number,
+  final: boolean,
+  results: readonly CommandResultData[] | undefined,
+  paging: OutputPaging,
+): Pick<CommandEntry, "result" | "result_note"> {
+  if (!final || results === undefined) {
+    return { result: null, result_note: "Results are fetched once the action is final." };
+  }
+  if (paging.commandIndex !== undefined && paging.commandIndex !== index) {
+    return {
+      result: null,
+      result_note: `Not shown while paging command ${paging.commandIndex}; call get_action without command_index to see every result.`,
+    };
+  }
+  const data = results.find((r) => r.index === index);
+  if (data === undefined) return { result: null, result_note: "No result was returned for this command." };
+  if ("reason" in data) return { result: null, result_note: data.reason };
+  if (data.type === "GetFile" && "savedPath" in data) {
+    return {
+      result: {
+        saved_path: data.savedPath,
+        bytes: data.bytes,
+        sha256: data.sha256,
+        format: data.format,
+        archive_sha256: data.archiveSha256,
+      },
+      result_note: null,
+    };
+  }
+  if ("output" in data) {
+    const offset = paging.commandIndex === index ? paging.outputOffset : 0;
+    const page = pageOutput(data.output, offset, paging.maxOutputChars);
+    const errorsCut = data.errors.length > paging.maxOutputChars;
+    return {
+      result: {
+        exit_code: data.exitCode,
+        output: page.text,
+        errors: errorsCut ? data.errors.slice(0, paging.maxOutputChars) : data.errors,
+        output_chars: data.output.length,
+        truncated: page.next !== null,
+        next_output_offset: page.next,
+      },
+      result_note: errorsCut
+        ? `errors cut to ${paging.maxOutputChars} of ${data.errors.length} characters.`
+        : null,
+    };
+  }
+  return { result: null, result_note: "This command has no result to show." };
+}
+
+function nextStep(entry: ActionEntry, final: boolean, inactive: boolean, waitSeconds: number): string | null {
+  const id = entry.action_id ?? entry.request_id;
+  if (!final) {
+    const poll = `call get_action with action_id "${id}" and wait_seconds ${waitSeconds}`;
+    return inactive && entry.status === "Pending"
+      ? `${poll}; or cancel it with cancel_action if the device is not expected online soon`
+      : poll;
+  }
+  const paged = entry.commands.find(
+    (c) => c.result !== null && "next_output_offset" in c.result && c.result.next_output_offset !== null,
+  );
+  if (paged?.result && "next_output_offset" in paged.result) {
+    return `call get_action with action_id "${id}", command_index ${paged.index} and output_offset ${paged.result.next_output_offset} to read more output`;
+  }
+  if (entry.status === "Failed" || entry.status === "TimeOut") {
+    return "read status_detail; fix the cause before submitting again with run_live_response";
+  }
+  return null;
+}

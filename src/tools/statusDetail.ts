@@ -1,0 +1,63 @@
+import type { Machine, MachineAction } from "../defender/schemas.js";
+import { cleanText } from "../liveResponse/cleanText.js";
+
+/**
+ * Why an action is in its status, in words an agent can act on. A Pending action on a device that
+ * is not Active is the case that matters most: it holds one of the tenant's sessions while it waits.
+ */
+
+export const QUEUED_OFFLINE_NOTE =
+  "live response actions to this device will queue (Pending) until it is online, holding one of the tenant's sessions";
+
+export function isInactive(machine: Machine | undefined): boolean {
+  return machine?.healthStatus != null && machine.healthStatus !== "Active";
+}
+
+export function statusDetail(
+  action: MachineAction,
+  machine: Machine | undefined,
+  merged: boolean,
+): string | null {
+  const parts: string[] = [];
+  if (merged) {
+    parts.push(
+      "Defender returned an existing identical action on this device instead of creating a new one (identical requests sent close together merge).",
+    );
+  }
+  const own = ownStatusDetail(action, machine);
+  if (own !== null) parts.push(own);
+  return parts.length > 0 ? parts.join(" ") : null;
+}
+
+function ownStatusDetail(action: MachineAction, machine: Machine | undefined): string | null {
+  switch (action.status) {
+    case "Pending":
+      if (isInactive(machine)) {
+        return `The device is ${machine?.healthStatus}: ${QUEUED_OFFLINE_NOTE}. Defender keeps it queued for up to 3 days; cancel it with cancel_action if it is no longer needed.`;
+      }
+      return machine
+        ? "Waiting for the device to pick the action up (usually seconds)."
+        : "Waiting for the device to pick the action up; if the device is offline, the action stays Pending until it comes online.";
+    case "InProgress": {
+      const done = action.commands.filter((c) => c.commandStatus === "Completed").length;
+      return `Running on the device: ${done} of ${action.commands.length} commands done.`;
+    }
+    case "Failed": {
+      const failed = action.commands.find((c) => c.commandStatus === "Failed");
+      if (!failed) return "The action failed without naming a command.";
+      const why = failed.errors.length > 0 ? `: ${failed.errors.map(cleanText).join("; ")}` : "";
+      return `Command ${failed.index} (${failed.command?.type ?? "unknown"}) failed${why}. The commands after it were not run.`;
+    }
+    case "TimeOut":
+      return "The action timed out: a RunScript ran longer than Defender's 10-minute limit, or the device stayed offline longer than Defender queues actions.";
+    case "Cancelled": {
+      const by = action.cancellationRequestor ? ` by ${action.cancellationRequestor}` : "";
+      const comment = action.cancellationComment
+        ? ` (comment: ${cleanText(action.cancellationComment)})`
+        : "";
+      return `Cancelled${by}${comment}. Commands that completed before the cancel still have results.`;
+    }
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,166 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { LiveResponseCommand } from "../../src/defender/defenderClient.js";
+import { DefenderApiError, InvalidInputError } from "../../src/defender/errors.js";
+import type { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
+import type { WaitProgress } from "../../src/liveResponse/types.js";
+import { DEVICES, SCRIPT, rejectionOf } from "../defender/clientFixture.js";
+import { startServiceFixture, type ServiceFixture } from "./serviceFixture.js";
+
+let sf: ServiceFixture;
+let service: LiveResponseService;
+
+beforeAll(async () => {
+  sf = await startServiceFixture();
+  service = sf.service();
+});
+afterAll(async () => sf.close());
+beforeEach(() => {
+  sf.fx.t.sim.reset();
+  sf.fx.t.sim.setFaults({});
+});
+
+async function submitOne(machineId: string, commands: LiveResponseCommand[]): Promise<string> {
+  const [entry] = await service.submit({ machineIds: [machineId], commands, comment: "wait test" });
+  if (entry?.action === undefined) throw new Error(`submit failed: ${String(entry?.error)}`);
+  return entry.action.id;
+}
+
+describe("waitForFinal", () => {
+  it("follows an action to Succeeded, reporting progress after every poll round", async () => {
+    const id = await submitOne(DEVICES.finance, [{ type: "RunScript", scriptName: SCRIPT }]);
+    const progress: WaitProgress[] = [];
+    const [action] = await service.waitForFinal([id], {
+      waitMs: 20_000,
+      onProgress: (p) => progress.push(p),
+    });
+    expect(action!.status).toBe("Succeeded");
+    expect(progress.length).toBeGreaterThan(0);
+    for (const p of progress) expect(p.total).toBe(1);
+    const last = progress[progress.length - 1]!;
+    expect(last.done).toBe(1);
+    expect(last.actions[0]!.id).toBe(id);
+    expect(last.message).toBe("fin-ws-0142.contoso.com: Succeeded");
+    // One poll per round, no poll after the action was final.
+    expect(sf.calls().getMachineAction).toBe(progress.length);
+  });
+
+  it("ends Failed at the first failing command; the command after it is not run", async () => {
+    const id = await submitOne(DEVICES.finance, [
+      { type: "RunScript", scriptName: "Failing-Script.ps1" },
+      { type: "GetFile", path: "C:\\Windows\\Temp\\IR\\EventLogs.zip" },
+    ]);
+    const [action] = await service.waitForFinal([id], { waitMs: 20_000 });
+    expect(action!.status).toBe("Failed");
+    const results = await service.commandResults(action!);
+    expect(results).toEqual([
+      {
+        type: "RunScript",
+        index: 0,
+        reason: expect.stringContaining(
+          "failed with errors: Script execution failed: Requested registry access",
+        ),
+      },
+      { type: "GetFile", index: 1, reason: expect.stringContaining("not run because command 0 failed") },
+    ]);
+    expect(sf.calls().getResultDownloadLink).toBe(0);
+  });
+
+  it("ends TimeOut when a script runs past the 10-minute limit", async () => {
+    const id = await submitOne(DEVICES.finance, [{ type: "RunScript", scriptName: "Long-Running.ps1" }]);
+    const [action] = await service.waitForFinal([id], { waitMs: 20_000 });
+    expect(action!.status).toBe("TimeOut");
+    const [result] = await service.commandResults(action!);
+    expect(result).toMatchObject({ index: 0, reason: expect.stringContaining("timed out") });
+  });
+
+  it("returns an offline device's action still Pending when the wait runs out", async () => {
+    const id = await submitOne(DEVICES.offlineKiosk, [{ type: "RunScript", scriptName: SCRIPT }]);
+    const progress: WaitProgress[] = [];
+    const [action] = await service.waitForFinal([id], { waitMs: 150, onProgress: (p) => progress.push(p) });
+    expect(action!.status).toBe("Pending");
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    for (const p of progress) {
+      expect(p.done).toBe(0);
+      expect(p.message).toBe("kiosk-lobby-01.contoso.com: Pending, waiting for the device to pick it up");
+    }
+    const [result] = await service.commandResults(action!);
+    expect(result).toMatchObject({ reason: expect.stringContaining("not run yet: the action is Pending") });
+  });
+
+  it("reads once without waiting when waitMs is 0", async () => {
+    const id = await submitOne(DEVICES.offlineKiosk, [{ type: "RunScript", scriptName: SCRIPT }]);
+    const [action] = await service.waitForFinal([id], { waitMs: 0 });
+    expect(action!.status).toBe("Pending");
+    expect(sf.calls().getMachineAction).toBe(1);
+  });
+
+  it("returns the latest state at once when the signal aborts mid-wait", async () => {
+    const id = await submitOne(DEVICES.offlineKiosk, [{ type: "RunScript", scriptName: SCRIPT }]);
+    const controller = new AbortController();
+    let rounds = 0;
+    // A minute of waiting that the abort must cut short (the test would time out otherwise).
+    const [action] = await service.waitForFinal([id], {
+      waitMs: 60_000,
+      signal: controller.signal,
+      onProgress: () => {
+        if (++rounds === 2) controller.abort();
+      },
+    });
+    expect(action!.status).toBe("Pending");
+    expect(rounds).toBe(2);
+  });
+
+  it("follows several actions and says how many are final", async () => {
+    const done = await submitOne(DEVICES.hr, [{ type: "RunScript", scriptName: SCRIPT }]);
+    const queued = await submitOne(DEVICES.offlineKiosk, [{ type: "RunScript", scriptName: SCRIPT }]);
+    const progress: WaitProgress[] = [];
+    const controller = new AbortController();
+    // The queued one never finishes: stop once the other has.
+    const actions = await service.waitForFinal([done, queued], {
+      waitMs: 60_000,
+      signal: controller.signal,
+      onProgress: (p) => {
+        progress.push(p);
+        if (p.done === 1) controller.abort();
+      },
+    });
+    expect(actions.map((a) => a.status)).toEqual(["Succeeded", "Pending"]);
+    expect(progress[progress.length - 1]!.message).toBe(
+      "1 of 2 actions final; hr-ws-0087.contoso.com: Succeeded; kiosk-lobby-01.contoso.com: Pending, waiting for the device to pick it up",
+    );
+  });
+
+  it("keeps waiting through transient poll failures", async () => {
+    const id = await submitOne(DEVICES.hr, [{ type: "RunScript", scriptName: SCRIPT }]);
+    sf.fx.t.sim.setFaults({ errorRate: 1, errorStatus: 503, endpoints: ["getMachineAction"] });
+    const progress: WaitProgress[] = [];
+    const [action] = await service.waitForFinal([id], {
+      waitMs: 20_000,
+      onProgress: (p) => {
+        progress.push(p);
+        sf.fx.t.sim.setFaults({});
+      },
+    });
+    expect(action!.status).toBe("Succeeded");
+    expect(progress[0]!.actions).toEqual([]);
+    expect(sf.fx.t.sim.stats().faultsInjected.errors).toBeGreaterThan(0);
+  });
+
+  it("refuses a wait that is negative or not finite, and a malformed action id, without a call", async () => {
+    const id = randomUUID();
+    for (const waitMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const error = await rejectionOf(service.waitForFinal([id], { waitMs }));
+      expect((error as InvalidInputError).field).toBe("waitMs");
+    }
+    const malformed = await rejectionOf(service.waitForFinal([id, "nope"], { waitMs: 0 }));
+    expect((malformed as InvalidInputError).field).toBe("action_ids[1]");
+    expect(sf.totalCalls()).toBe(0);
+  });
+
+  it("throws when an action does not exist: waiting cannot fix a 404", async () => {
+    const error = await rejectionOf(service.waitForFinal([randomUUID()], { waitMs: 20_000 }));
+    expect(error).toBeInstanceOf(DefenderApiError);
+    expect((error as DefenderApiError).status).toBe(404);
+  });
+});

@@ -1,0 +1,125 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
+import type { SimulatorOptions } from "../../src/simulator/index.js";
+import { registerTools } from "../../src/tools/registry.js";
+import { DEFAULT_TOOL_LIMITS, type ToolLimits } from "../../src/tools/toolDeps.js";
+import { UNTRUSTED_NOTICE } from "../../src/tools/toolResult.js";
+import {
+  msalProvider,
+  quietLogger,
+  startClientFixture,
+  type ClientFixture,
+} from "../defender/clientFixture.js";
+import { TEST_TIME_SCALE } from "../helpers/simulatorHarness.js";
+
+/**
+ * The tools as a client meets them: the SDK's real Client and McpServer linked in memory, the real
+ * LiveResponseService and DefenderClient (msal-node) against a simulator over HTTPS, downloads into a
+ * fresh temporary folder.
+ */
+export interface ToolHarness {
+  fx: ClientFixture;
+  mcp: Client;
+  downloadDir: string;
+  /** Every result any call returned, for the file's final check that none leaked a secret. */
+  results: CallToolResult[];
+  call(name: string, args: Record<string, unknown>, options?: RequestOptions): Promise<CallToolResult>;
+  /** Calls per simulator endpoint so far. */
+  calls(): Record<string, number>;
+  totalCalls(): number;
+  close(): Promise<void>;
+}
+
+export interface ToolHarnessOptions {
+  sim?: SimulatorOptions;
+  /** For the simulator and the service alike; default TEST_TIME_SCALE. */
+  timeScale?: number;
+  limits?: Partial<ToolLimits>;
+  /** The app whose credentials the server uses; default the scenario's first. */
+  app?: { clientId: string; clientSecret: string };
+}
+
+export async function startToolHarness(options: ToolHarnessOptions = {}): Promise<ToolHarness> {
+  const timeScale = options.timeScale ?? TEST_TIME_SCALE;
+  const fx = await startClientFixture({ ...options.sim, timeScale });
+  const client = fx.client(options.app ? { tokenProvider: msalProvider(fx.t, options.app) } : {});
+  const downloadDir = await mkdtemp(join(tmpdir(), "tools-downloads-"));
+  const liveResponse = new LiveResponseService({
+    client,
+    downloadDir,
+    timeScale,
+    blobCa: fx.t.sim.caCertPem,
+    logger: quietLogger,
+  });
+  const server = new McpServer({ name: "tools-test", version: "0.0.0" });
+  registerTools(server, {
+    liveResponse,
+    client,
+    limits: { ...DEFAULT_TOOL_LIMITS, ...options.limits },
+    logger: quietLogger,
+  });
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  const mcp = new Client({ name: "tools-test-client", version: "0.0.0" });
+  await Promise.all([server.connect(serverSide), mcp.connect(clientSide)]);
+  const results: CallToolResult[] = [];
+  const calls = () => fx.t.sim.stats().calls;
+  return {
+    fx,
+    mcp,
+    downloadDir,
+    results,
+    async call(name, args, requestOptions) {
+      const result = (await mcp.callTool(
+        { name, arguments: args },
+        undefined,
+        requestOptions,
+      )) as CallToolResult;
+      results.push(result);
+      return result;
+    },
+    calls,
+    totalCalls: () => Object.values(calls()).reduce((a, b) => a + b, 0),
+    async close() {
+      await mcp.close();
+      await server.close();
+      await fx.close();
+      await rm(downloadDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function textOf(result: CallToolResult): string {
+  const [first] = result.content;
+  if (first?.type !== "text") throw new Error("expected a text result");
+  return first.text;
+}
+
+/** The text before the untrusted block: what this server itself says. */
+export function summaryOf(result: CallToolResult): string {
+  const text = textOf(result);
+  const at = text.indexOf(UNTRUSTED_NOTICE);
+  return at === -1 ? text : text.slice(0, at);
+}
+
+/** The fenced data block, markers included; throws when the result has none. */
+export function untrustedBlockOf(result: CallToolResult): { body: string; nonce: string } {
+  const match =
+    /<<<UNTRUSTED ENDPOINT DATA ([0-9a-f]{16})>>>\n([\s\S]*)\n<<<END UNTRUSTED ENDPOINT DATA \1>>>$/.exec(
+      textOf(result),
+    );
+  if (!match) throw new Error("expected an untrusted data block");
+  return { nonce: match[1]!, body: match[2]! };
+}
+
+/** The structured content as the test expects it to be shaped. */
+export function structured<T>(result: CallToolResult): T {
+  if (result.structuredContent === undefined) throw new Error(`no structured content: ${textOf(result)}`);
+  return result.structuredContent as T;
+}
