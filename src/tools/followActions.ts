@@ -6,8 +6,9 @@ import { describeError } from "./toolErrors.js";
 /**
  * Waits, within one tool call, for actions to reach a final status: at most `waitSeconds` of wall-clock
  * time, stopping at once when the request is cancelled (the device actions go on regardless).
- * Progress counts final actions; a notification is sent only when that count grows, because the
- * protocol requires every progress value to be larger than the last.
+ * Progress is measured in actions (total = their number), with credit for a running action's
+ * completed commands, so a person sees each step; a notification is sent only when the value grows,
+ * because the protocol requires every progress value to be larger than the last.
  */
 export async function waitForActions(
   ctx: ToolContext,
@@ -30,11 +31,24 @@ export async function waitForActions(
     {
       waitMs: waitSeconds * 1000,
       signal: ctx.signal,
-      onProgress: (progress) => report(alreadyDone + progress.done, progress.message),
+      onProgress: (progress) =>
+        report(
+          alreadyDone + progress.actions.reduce((sum, a) => sum + actionProgress(a), 0),
+          progress.message,
+        ),
     },
   );
   const byId = new Map(latest.map((a) => [a.id, a]));
   return actions.map((a) => byId.get(a.id) ?? a);
+}
+
+/** How far one action has come, from 0 (Pending) to 1 (final), crediting each completed command. */
+export function actionProgress(action: MachineAction): number {
+  if (isFinalActionStatus(action.status)) return 1;
+  if (action.status === "Pending") return 0;
+  const commands = action.commands.length || 1;
+  const completed = action.commands.filter((c) => c.commandStatus === "Completed").length;
+  return Math.round((0.1 + (0.8 * completed) / commands) * 1000) / 1000;
 }
 
 /**
