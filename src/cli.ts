@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-import { parseArgs } from "node:util";
 import { AuthenticationError } from "./auth/errors.js";
 import { loadConfig } from "./config/loadConfig.js";
 import { readSettings, ConfigError } from "./config/settings.js";
 import { settingsReference } from "./config/settingsReference.js";
 import { createLogger } from "./logger.js";
 import { loadScenarioFile, ScenarioError } from "./simulator/scenario.js";
+import {
+  parseSimulatorFlags,
+  simulatorFlagsHelp,
+  simulatorOptionsFrom,
+  SimulatorFlagsError,
+} from "./simulator/cliOptions.js";
 import { version } from "./version.js";
 
 /*
@@ -36,11 +41,7 @@ Commands:
   check       Check configuration and credentials against the API and say what is wrong.
   simulator   Run the Defender for Endpoint API simulator (HTTPS on loopback).
               Prints one JSON line: apiBase, authorityHost, tenantId, clientId, clientSecret, caFile.
-                --port N          listen port (default: a free port)
-                --host ADDR       listen address (default 127.0.0.1)
-                --scenario FILE   tenant scenario JSON (default: the built-in Contoso demo tenant)
-                --time-scale X    run every duration X times faster (default MDE_TIME_SCALE or 1)
-                --profile NAME    classic (25 sessions, 3-day queue; default) or extended (50, 2 hours)
+${simulatorFlagsHelp().join("\n")}
 
 Options of serve and check:
 ${flags.join("\n")}
@@ -58,45 +59,16 @@ class UsageError extends Error {
 }
 
 async function simulatorCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      port: { type: "string" },
-      host: { type: "string" },
-      scenario: { type: "string" },
-      "time-scale": { type: "string" },
-      profile: { type: "string" },
-    },
-    strict: true,
-  });
+  const flags = parseSimulatorFlags(args);
   const settings = readSettings();
-  const port = values.port === undefined ? 0 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError("--port must be a whole number from 0 to 65535");
-  }
-  const timeScale =
-    values["time-scale"] === undefined ? settings.MDE_TIME_SCALE : Number(values["time-scale"]);
-  if (!Number.isFinite(timeScale) || timeScale <= 0) {
-    throw new UsageError("--time-scale must be a number greater than 0, e.g. --time-scale 60");
-  }
-  const profile = values.profile ?? "classic";
-  if (profile !== "classic" && profile !== "extended") {
-    throw new UsageError("--profile must be classic or extended");
-  }
+  const options = simulatorOptionsFrom(flags, { timeScale: settings.MDE_TIME_SCALE });
   const logger = createLogger({ level: settings.LOG_LEVEL, name: "mde-simulator" });
-  const scenario = values.scenario === undefined ? undefined : await loadScenarioFile(values.scenario);
+  const scenario = flags.scenario === undefined ? undefined : await loadScenarioFile(flags.scenario);
   const { startSimulator } = await import("./simulator/index.js");
-  const simulator = await startSimulator({
-    port,
-    host: values.host ?? "127.0.0.1",
-    timeScale,
-    profile,
-    logger,
-    ...(scenario ? { scenario } : {}),
-  });
+  const simulator = await startSimulator({ ...options, logger, ...(scenario ? { scenario } : {}) });
   // stdout carries exactly one line a script can parse; everything else goes to stderr.
   process.stdout.write(`${JSON.stringify(simulator.connectionInfo())}\n`);
-  logger.info({ apiBase: simulator.apiBase, timeScale, profile }, "simulator listening");
+  logger.info({ apiBase: simulator.apiBase, ...options }, "simulator listening");
   const stop = (): void => {
     simulator.close().then(
       () => process.exit(0),
@@ -153,6 +125,7 @@ function isUsageMistake(err: unknown): boolean {
     err instanceof UsageError ||
     err instanceof ConfigError ||
     err instanceof ScenarioError ||
+    err instanceof SimulatorFlagsError ||
     (err instanceof AuthenticationError && err.code === "AUTH_CONFIG") ||
     (err instanceof Error && "code" in err && err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
   );
