@@ -92,7 +92,8 @@ async function main(): Promise<void> {
   const library = await call(client, "list_library_files", {});
   const files = library.files as Structured[];
   for (const f of files.slice(0, 8)) {
-    say(indent(`${String(f.file_name).padEnd(26)} runnable: ${JSON.stringify(f.runnable)}`));
+    const where = f.runnable ? `RunScript on ${(f.runnable_on as string[]).join(", ")}` : "PutFile only";
+    say(indent(`${String(f.file_name).padEnd(26)} ${where}`));
   }
   if (files.length > 8) say(indent(`… and ${files.length - 8} more`));
 
@@ -117,7 +118,13 @@ async function main(): Promise<void> {
     },
   );
   let action = (run.actions as Structured[])[0] as Structured;
-  while (!["Succeeded", "Failed", "TimeOut", "Cancelled"].includes(String(action.status))) {
+  // Not final yet, or final with a result still downloading when the call's time was up: follow next_step.
+  const unfinished = (a: Structured): boolean =>
+    !["Succeeded", "Failed", "TimeOut", "Cancelled"].includes(String(a.status)) ||
+    (a.commands as Structured[]).some((c) =>
+      String(c.result_note).startsWith("The result is still being fetched"),
+    );
+  while (unfinished(action)) {
     say(indent(`still ${action.status}; ${action.next_step}`, "   ⏳ "));
     action = (await call(client, "get_action", { action_id: action.action_id, wait_seconds: 45 }))
       .action as Structured;

@@ -98,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
-  if (command === "-v" || command === "--version") {
+  if (argv.includes("-v") || argv.includes("--version")) {
     process.stdout.write(`${version}\n`);
     return 0;
   }

@@ -14,6 +14,7 @@ import { noResultReason } from "./noResultReason.js";
 import { ResultCache } from "./resultCache.js";
 import { parseRunScriptResult } from "./runScriptResult.js";
 import { isTransientFailure } from "./transientFailure.js";
+import { waitUnlessAborted } from "./waitUnlessAborted.js";
 import type { CallOptions, CommandResultData, GetFileResultData, RunScriptResultData } from "./types.js";
 
 export interface CommandResultsDeps {
@@ -32,7 +33,12 @@ const ARCHIVE_OVERHEAD_BYTES = 1024 * 1024;
  * Fetches every command's result once: a link from the API, the blob from storage, parsed or
  * extracted, then served from the cache. A failure that will not change (an archive refused, a result
  * over the size cap) is remembered too; one that may (network, an expired link twice) is not, so the
- * next call tries again. Only aborts are thrown: every other failure becomes the command's reason.
+ * next call tries again. Nothing is thrown: every failure becomes the command's reason.
+ *
+ * A fetch belongs to no caller: it is shared by everyone asking for the same result and runs to the
+ * end even when they all stop waiting (their request was cancelled, their time ran out), so a large
+ * GetFile is downloaded once and served from the cache to whoever asks next. An action's fetches run
+ * one after another, to spend the API's read budget gently.
  */
 export class CommandResults {
   private readonly cache = new ResultCache();
@@ -42,52 +48,81 @@ export class CommandResults {
 
   async of(action: MachineAction, options: CallOptions = {}): Promise<CommandResultData[]> {
     const actionId = assertActionId(action.id).toLowerCase();
+    const commands = [...action.commands].sort((a, b) => a.index - b.index);
+    const fetchable = commands.filter((c) => noResultReason(action, c) === undefined);
+    this.startFetches(actionId, fetchable);
     const results: CommandResultData[] = [];
-    for (const command of [...action.commands].sort((a, b) => a.index - b.index)) {
+    for (const command of commands) {
       const type = command.command?.type ?? "Unknown";
       const reason = noResultReason(action, command);
       results.push(
         reason === undefined
-          ? await this.once(actionId, command, options)
+          ? await this.awaitResult(actionId, command, options.signal)
           : { type, index: command.index, reason },
       );
     }
     return results;
   }
 
-  private async once(
+  /** Starts, in index order, each fetch that is neither cached nor under way. */
+  private startFetches(actionId: string, commands: readonly MachineActionCommand[]): void {
+    let previous: Promise<unknown> = Promise.resolve();
+    for (const command of commands) {
+      if (this.cache.has(ResultCache.key(actionId, command.index))) continue;
+      previous = this.fetchOnce(actionId, command, previous);
+    }
+  }
+
+  /** The fetch under way for this result, or a new one started once `after` has settled. */
+  private fetchOnce(
     actionId: string,
     command: MachineActionCommand,
-    options: CallOptions,
+    after: Promise<unknown>,
   ): Promise<CommandResultData> {
     const key = ResultCache.key(actionId, command.index);
-    const cached = this.cache.get(key);
-    if (cached !== undefined) return cached;
-    let fetching = this.inflight.get(key);
-    if (fetching === undefined) {
-      fetching = this.fetch(actionId, command, key, options).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, fetching);
-    }
+    const running = this.inflight.get(key);
+    if (running !== undefined) return running;
+    const fetching = (async () => {
+      await after;
+      return this.fetch(actionId, command, key);
+    })().finally(() => this.inflight.delete(key));
+    this.inflight.set(key, fetching);
     return fetching;
+  }
+
+  private async awaitResult(
+    actionId: string,
+    command: MachineActionCommand,
+    signal: AbortSignal | undefined,
+  ): Promise<CommandResultData> {
+    const cached = this.cache.get(ResultCache.key(actionId, command.index));
+    if (cached !== undefined) return cached;
+    // Started by `of` unless the result was cached then and evicted since: then it starts here.
+    const waited = await waitUnlessAborted(this.fetchOnce(actionId, command, Promise.resolve()), signal);
+    if (waited.done) return waited.value;
+    return {
+      type: command.command?.type ?? "Unknown",
+      index: command.index,
+      reason: "the result is still being fetched",
+      fetching: true,
+    };
   }
 
   private async fetch(
     actionId: string,
     command: MachineActionCommand,
     key: string,
-    options: CallOptions,
   ): Promise<CommandResultData> {
     const type = command.command?.type ?? "Unknown";
     const { index } = command;
     try {
       const result =
         type === "RunScript"
-          ? await this.fetchScript(actionId, index, options)
-          : await this.fetchFile(actionId, command, options);
+          ? await this.fetchScript(actionId, index)
+          : await this.fetchFile(actionId, command);
       this.cache.set(key, result);
       return result;
     } catch (error) {
-      if (options.signal?.aborted) throw error;
       const message = error instanceof Error ? error.message : String(error);
       const noResult = { type, index, reason: `the result could not be fetched: ${message}` };
       const final =
@@ -102,16 +137,11 @@ export class CommandResults {
     }
   }
 
-  private async fetchScript(
-    actionId: string,
-    index: number,
-    options: CallOptions,
-  ): Promise<RunScriptResultData> {
-    const blob = await this.withLink(actionId, index, options, (url) =>
+  private async fetchScript(actionId: string, index: number): Promise<RunScriptResultData> {
+    const blob = await this.withLink(actionId, index, (url) =>
       downloadResultBlob(url, {
         maxBytes: this.deps.maxScriptResultBytes,
         ca: this.deps.blobCa,
-        signal: options.signal,
         logger: this.deps.logger,
       }),
     );
@@ -121,18 +151,13 @@ export class CommandResults {
     return { type: "RunScript", index, ...parsed, outputPath };
   }
 
-  private async fetchFile(
-    actionId: string,
-    command: MachineActionCommand,
-    options: CallOptions,
-  ): Promise<GetFileResultData> {
+  private async fetchFile(actionId: string, command: MachineActionCommand): Promise<GetFileResultData> {
     const dir = await this.actionDir(actionId);
     const path = join(dir, `command-${command.index}-${randomBytes(4).toString("hex")}.download`);
-    const download = await this.withLink(actionId, command.index, options, (url) =>
+    const download = await this.withLink(actionId, command.index, (url) =>
       downloadResultBlobToFile(url, path, {
         maxBytes: this.deps.maxFileBytes + ARCHIVE_OVERHEAD_BYTES,
         ca: this.deps.blobCa,
-        signal: options.signal,
         logger: this.deps.logger,
       }),
     );
@@ -151,23 +176,18 @@ export class CommandResults {
    * Runs `use` with a fresh result link; when the download fails in a way a new link may fix (the
    * link expired, storage or the network failed), asks for one more link and tries once more.
    */
-  private async withLink<T>(
-    actionId: string,
-    index: number,
-    options: CallOptions,
-    use: (url: URL) => Promise<T>,
-  ): Promise<T> {
-    const link = await this.deps.client.getLiveResponseResultDownloadLink(actionId, index, options);
+  private async withLink<T>(actionId: string, index: number, use: (url: URL) => Promise<T>): Promise<T> {
+    const link = await this.deps.client.getLiveResponseResultDownloadLink(actionId, index);
     try {
       return await use(link.url);
     } catch (error) {
       const expired = error instanceof DefenderApiError && error.code === "LinkExpired";
-      if (options.signal?.aborted || !(expired || isTransientFailure(error))) throw error;
+      if (!(expired || isTransientFailure(error))) throw error;
       this.deps.logger.info(
         { actionId, index, code: (error as { code?: unknown }).code },
         "result download failed; retrying once with a new link",
       );
-      const again = await this.deps.client.getLiveResponseResultDownloadLink(actionId, index, options);
+      const again = await this.deps.client.getLiveResponseResultDownloadLink(actionId, index);
       return use(again.url);
     }
   }

@@ -1,17 +1,23 @@
 import { scaleMs } from "../config/time.js";
 import { assertComment, assertLiveResponseCommands } from "../defender/commandRules.js";
 import type { DefenderClient, LiveResponseCommand } from "../defender/defenderClient.js";
-import { DefenderApiError, InvalidInputError, submitOutcome } from "../defender/errors.js";
+import {
+  DefenderApiError,
+  DefenderNetworkError,
+  InvalidInputError,
+  submitOutcome,
+} from "../defender/errors.js";
 import type { CaOption } from "../defender/httpTransport.js";
 import { assertActionId, assertMachineId } from "../defender/ids.js";
-import type { Machine, MachineAction } from "../defender/schemas.js";
+import { isFinalActionStatus, type Machine, type MachineAction } from "../defender/schemas.js";
 import { createLogger, type Logger } from "../logger.js";
-import { followActions } from "./actionWaiter.js";
+import { followActions, followKnownActions, type FollowOptions } from "./actionWaiter.js";
 import { CommandResults } from "./commandResults.js";
 import { correlationTag, looksLikeRequestId, newRequestId, taggedComment } from "./requestIds.js";
 import type {
   CallOptions,
   CommandResultData,
+  FollowedAction,
   LiveResponseApi,
   SubmittedRequest,
   WaitOptions,
@@ -149,13 +155,23 @@ export class LiveResponseService implements LiveResponseApi {
       );
     }
 
+    // The caller may stop this request before a device's submit is sent, never while it is under way:
+    // an abandoned POST can leave an action on the device that nothing here remembers.
+    if (options.signal?.aborted) {
+      return failed(
+        machine,
+        DefenderNetworkError.from(options.signal.reason, "runLiveResponse", {
+          dispatched: false,
+          aborted: true,
+        }),
+      );
+    }
     let action: MachineAction;
     try {
-      action = await this.client.runLiveResponse(
-        machineId,
-        { commands, comment: taggedComment(comment, requestId) },
-        options,
-      );
+      action = await this.client.runLiveResponse(machineId, {
+        commands,
+        comment: taggedComment(comment, requestId),
+      });
     } catch (error) {
       return failed(machine, error);
     }
@@ -168,11 +184,15 @@ export class LiveResponseService implements LiveResponseApi {
   }
 
   async waitForFinal(actionIds: string[], options: WaitOptions): Promise<MachineAction[]> {
-    return followActions(this.client, actionIds, {
-      ...options,
-      intervalMs: this.pollIntervalMs,
-      logger: this.logger,
-    });
+    return followActions(this.client, actionIds, this.followOptions(options));
+  }
+
+  async follow(actions: readonly MachineAction[], options: WaitOptions): Promise<FollowedAction[]> {
+    return followKnownActions(this.client, actions, this.followOptions(options));
+  }
+
+  private followOptions(options: WaitOptions): FollowOptions {
+    return { ...options, intervalMs: this.pollIntervalMs, logger: this.logger };
   }
 
   async getAction(
@@ -187,9 +207,19 @@ export class LiveResponseService implements LiveResponseApi {
     id: string,
     comment: string,
     options: CallOptions = {},
-  ): Promise<{ requestId: string | null; action: MachineAction }> {
+  ): Promise<{ requestId: string | null; action: MachineAction; alreadyFinal: boolean }> {
     const { requestId, actionId } = this.resolve(id);
-    return { requestId, action: await this.client.cancelMachineAction(actionId, comment, options) };
+    try {
+      const action = await this.client.cancelMachineAction(actionId, comment, options);
+      return { requestId, action, alreadyFinal: false };
+    } catch (error) {
+      // Defender answers 400 to a cancel of a final action; cancelling is idempotent, so read the
+      // action to tell that case from a cancel refused for another reason.
+      if (!(error instanceof DefenderApiError && error.status === 400)) throw error;
+      const action = await this.client.getMachineAction(actionId, options);
+      if (!isFinalActionStatus(action.status)) throw error;
+      return { requestId, action, alreadyFinal: true };
+    }
   }
 
   async commandResults(action: MachineAction, options: CallOptions = {}): Promise<CommandResultData[]> {

@@ -22,6 +22,11 @@ export class ResultCache {
     return `${actionId.toLowerCase()}:${index}`;
   }
 
+  /** Whether the result is held, without marking it used. */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   get(key: string): CommandResultData | undefined {
     const result = this.entries.get(key);
     if (result !== undefined) {

@@ -30,6 +30,12 @@ export interface WaitProgress {
   message: string;
 }
 
+/** An action followed from a state already read; `pollError` is why its latest poll failed (undefined when it did not). */
+export interface FollowedAction {
+  action: MachineAction;
+  pollError: unknown;
+}
+
 export interface WaitOptions {
   /** Wall-clock milliseconds to wait at most (never scaled). 0: read once, do not wait. */
   waitMs: number;
@@ -68,6 +74,8 @@ export interface NoResultData {
   index: number;
   /** Why there is no result, in words an agent can act on. */
   reason: string;
+  /** The result is still being fetched (the caller stopped waiting for it); asking again later serves it. */
+  fetching?: true;
 }
 
 export type CommandResultData = RunScriptResultData | GetFileResultData | NoResultData;
@@ -88,13 +96,27 @@ export interface LiveResponseApi {
   ): Promise<SubmittedRequest[]>;
   /** Follows actions until all are final, `waitMs` runs out or the signal aborts; returns their latest state. */
   waitForFinal(actionIds: string[], options: WaitOptions): Promise<MachineAction[]>;
+  /**
+   * Like waitForFinal, from states already read (what submit or getAction returned), and it never
+   * throws for a failed poll: an action keeps its last known state and carries the poll's failure.
+   */
+  follow(actions: readonly MachineAction[], options: WaitOptions): Promise<FollowedAction[]>;
   /** An action by MDE action id or by our request id. */
   getAction(id: string, options?: CallOptions): Promise<{ requestId: string | null; action: MachineAction }>;
+  /**
+   * Cancels an action. Cancelling an action that is already final changes nothing and is not an
+   * error: the action is returned as it is, with `alreadyFinal` set.
+   */
   cancel(
     id: string,
     comment: string,
     options?: CallOptions,
-  ): Promise<{ requestId: string | null; action: MachineAction }>;
-  /** Every command's result (fetched once per command, then served from cache); no fetch for commands not Completed. */
+  ): Promise<{ requestId: string | null; action: MachineAction; alreadyFinal?: boolean }>;
+  /**
+   * Every command's result (fetched once per command, then served from cache); no fetch for commands
+   * not Completed. Fetches are shared by concurrent callers and run to the end whatever any caller's
+   * signal does; a caller whose signal aborts stops waiting, and gets `fetching` entries for results
+   * not fetched yet.
+   */
   commandResults(action: MachineAction, options?: CallOptions): Promise<CommandResultData[]>;
 }

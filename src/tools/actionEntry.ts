@@ -3,8 +3,8 @@ import { isFinalActionStatus, type Machine, type MachineAction } from "../defend
 import { cleanText } from "../liveResponse/cleanText.js";
 import type { CommandResultData, SubmittedRequest } from "../liveResponse/types.js";
 import { pageOutput } from "./outputPage.js";
-import { isInactive, statusDetail } from "./statusDetail.js";
-import type { ErrorDescription } from "./toolErrors.js";
+import { alreadyFinalDetail, isInactive, pollProblemDetail, statusDetail } from "./statusDetail.js";
+import { describeError, type ErrorDescription } from "./toolErrors.js";
 
 /** The action entry of the external interface (DESIGN.md), shared by run_live_response, get_action and cancel_action. */
 
@@ -85,12 +85,17 @@ export const ActionEntrySchema = z.object({
 });
 export type ActionEntry = z.infer<typeof ActionEntrySchema>;
 
+/** How a result_note starts when the call's time ran out before the result was fetched. */
+const STILL_FETCHING = "The result is still being fetched";
+
 /** How get_action's paging arguments apply to RunScript outputs. */
 export interface OutputPaging {
   /** Only this command's output is paged (and shown); every other command's result is left out. */
   commandIndex: number | undefined;
   outputOffset: number;
   maxOutputChars: number;
+  /** Said in the result_note of every RunScript result shown (e.g. that the page size was lowered). */
+  note?: string | undefined;
 }
 
 export interface ActionView {
@@ -98,6 +103,10 @@ export interface ActionView {
   action: MachineAction;
   machine?: Machine | undefined;
   merged?: boolean;
+  /** Why the latest poll of the action failed: its state is the last one read. */
+  pollError?: unknown;
+  /** A cancel found the action already final and changed nothing. */
+  alreadyFinal?: boolean;
 }
 
 /**
@@ -112,6 +121,7 @@ export function actionEntry(
 ): ActionEntry {
   const { action } = view;
   const final = isFinalActionStatus(action.status);
+  const pollProblem = view.pollError === undefined ? undefined : describeError(view.pollError);
   const commands = action.commands.map((command) => {
     const base = {
       index: command.index,
@@ -121,22 +131,27 @@ export function actionEntry(
       started_at: command.startTime,
       ended_at: command.endTime,
     };
-    return { ...base, ...commandResult(command.index, final, results, paging) };
+    return { ...base, ...commandResult(action.id, command.index, final, results, paging) };
   });
+  const details = [
+    view.alreadyFinal ? alreadyFinalDetail(action) : null,
+    statusDetail(action, view.machine, view.merged ?? false),
+    pollProblem ? pollProblemDetail(pollProblem) : null,
+  ].filter((d): d is string => d !== null);
   const entry: ActionEntry = {
     request_id: view.requestId,
     action_id: action.id,
     machine_id: action.machineId ?? view.machine?.id ?? "",
     computer_dns_name: action.computerDnsName ?? view.machine?.computerDnsName ?? null,
     status: action.status,
-    status_detail: statusDetail(action, view.machine, view.merged ?? false),
+    status_detail: details.length > 0 ? details.join(" ") : null,
     created_at: action.creationDateTimeUtc,
     updated_at: action.lastUpdateDateTimeUtc,
     commands,
     next_step: null,
     error: null,
   };
-  entry.next_step = nextStep(entry, final, isInactive(view.machine), waitSeconds);
+  entry.next_step = nextStep(entry, final, isInactive(view.machine), waitSeconds, pollProblem);
   return entry;
 }
 
@@ -158,6 +173,7 @@ export function notSubmittedEntry(request: SubmittedRequest, error: ErrorDescrip
 }
 
 function commandResult(
+  actionId: string,
   index: number,
   final: boolean,
   results: readonly CommandResultData[] | undefined,
@@ -174,7 +190,14 @@ function commandResult(
   }
   const data = results.find((r) => r.index === index);
   if (data === undefined) return { result: null, result_note: "No result was returned for this command." };
-  if ("reason" in data) return { result: null, result_note: data.reason };
+  if ("reason" in data) {
+    return {
+      result: null,
+      result_note: data.fetching
+        ? `${STILL_FETCHING}; call get_action with action_id "${actionId}" to get it.`
+        : data.reason,
+    };
+  }
   if (data.type === "GetFile" && "savedPath" in data) {
     return {
       result: {
@@ -191,6 +214,10 @@ function commandResult(
     const offset = paging.commandIndex === index ? paging.outputOffset : 0;
     const page = pageOutput(data.output, offset, paging.maxOutputChars);
     const errorsCut = data.errors.length > paging.maxOutputChars;
+    const notes = [
+      paging.note,
+      errorsCut ? `errors cut to ${paging.maxOutputChars} of ${data.errors.length} characters.` : undefined,
+    ].filter((n): n is string => n !== undefined);
     return {
       result: {
         exit_code: data.exitCode,
@@ -200,21 +227,29 @@ function commandResult(
         truncated: page.next !== null,
         next_output_offset: page.next,
       },
-      result_note: errorsCut
-        ? `errors cut to ${paging.maxOutputChars} of ${data.errors.length} characters.`
-        : null,
+      result_note: notes.length > 0 ? notes.join(" ") : null,
     };
   }
   return { result: null, result_note: "This command has no result to show." };
 }
 
-function nextStep(entry: ActionEntry, final: boolean, inactive: boolean, waitSeconds: number): string | null {
+function nextStep(
+  entry: ActionEntry,
+  final: boolean,
+  inactive: boolean,
+  waitSeconds: number,
+  pollProblem: ErrorDescription | undefined,
+): string | null {
   const id = entry.action_id ?? entry.request_id;
+  const poll = `call get_action with action_id "${id}" and wait_seconds ${waitSeconds}`;
   if (!final) {
-    const poll = `call get_action with action_id "${id}" and wait_seconds ${waitSeconds}`;
+    if (pollProblem) return `${poll} once the polling problem is solved (${pollProblem.next_step})`;
     return inactive && entry.status === "Pending"
       ? `${poll}; or cancel it with cancel_action if the device is not expected online soon`
       : poll;
+  }
+  if (entry.commands.some((c) => c.result_note?.startsWith(STILL_FETCHING))) {
+    return `${poll} to get the results still being fetched`;
   }
   const paged = entry.commands.find(
     (c) => c.result !== null && "next_output_offset" in c.result && c.result.next_output_offset !== null,

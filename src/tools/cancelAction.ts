@@ -1,20 +1,34 @@
 import { z } from "zod";
 import { ActionEntrySchema, actionEntry } from "./actionEntry.js";
+import { actionReferenceOf, withReference } from "./actionReference.js";
 import { actionLines } from "./actionSummary.js";
-import { actionIdInput } from "./commonInputs.js";
+import { CallDeadline } from "./callDeadline.js";
+import { actionIdInput, requestIdInput, strictFields } from "./commonInputs.js";
 import { resultsOf } from "./followActions.js";
 import type { ToolDefinition } from "./toolDefinition.js";
 
-const inputSchema = z.strictObject({
-  action_id: actionIdInput.describe(
-    'The action to cancel: the action_id Defender gave (a GUID), or the request_id ("req_…") run_live_response returned.',
-  ),
-  comment: z
-    .string()
-    .trim()
-    .min(1)
-    .describe("Why the action is cancelled (required); recorded on the action in Defender."),
-});
+/** Defender requires a comment on every cancel; this one is sent when the caller gives none. */
+export const DEFAULT_CANCEL_COMMENT = "Cancelled by mde-live-response-mcp at an agent's request";
+
+const inputSchema = strictFields(
+  {
+    action_id: actionIdInput
+      .optional()
+      .describe(
+        'The action to cancel: the action_id Defender gave (a GUID), or the request_id ("req_…") run_live_response returned. Give action_id or request_id, not both.',
+      ),
+    request_id: requestIdInput.optional(),
+    comment: z
+      .string({ error: "comment is a short text saying why the action is cancelled" })
+      .trim()
+      .min(1, "comment is blank: say why the action is cancelled, or leave comment out")
+      .optional()
+      .describe(
+        `Why the action is cancelled; recorded on the action in Defender. Default: "${DEFAULT_CANCEL_COMMENT}".`,
+      ),
+  },
+  "cancel_action",
+);
 
 const outputSchema = z.object({ action: ActionEntrySchema });
 
@@ -22,9 +36,9 @@ export const cancelActionTool: ToolDefinition<typeof inputSchema, typeof outputS
   name: "cancel_action",
   title: "Cancel a live response action",
   description: [
-    "Cancels a live response action that is still Pending or InProgress, by action_id or request_id, with a comment saying why.",
-    "When to use: to free a device that is busy with an action you no longer need (Defender runs one live response action per device at a time), or to release the session an action queued for an offline device is holding. This is the only way to stop an action: cancelling an MCP request to run_live_response or get_action does not. Work already done on the device is not undone, and a command that is running may still finish. An action that is already final cannot be cancelled (check it with get_action).",
-    "Costs: one call from Defender's budget of 100 a minute and 1,500 an hour; frees one of the tenant's 25 live response sessions.",
+    "Cancels a live response action that is still Pending or InProgress, by action_id or request_id (give one of the two), optionally with a comment saying why.",
+    "When to use: to free a device that is busy with an action you no longer need (Defender runs one live response action per device at a time), or to release the session an action queued for an offline device is holding. This is the only way to stop an action: cancelling an MCP request to run_live_response or get_action does not. Work already done on the device is not undone, and a command that is running may still finish. Cancelling an action that is already final changes nothing and is not an error: the action comes back as it is, and status_detail says so.",
+    "Costs: one call from Defender's budget of 100 a minute and 1,500 an hour (one more read when the action was already final); frees one of the tenant's 25 live response sessions.",
     "Returns action: the entry with its new status (Cancelled), status_detail and the results of commands that completed before the cancel.",
   ].join("\n\n"),
   inputSchema,
@@ -33,17 +47,20 @@ export const cancelActionTool: ToolDefinition<typeof inputSchema, typeof outputS
     readOnlyHint: false,
     // It ends an investigation step for good; a cancelled action cannot be resumed.
     destructiveHint: true,
-    // Cancelling the same action again changes nothing more (Defender answers that it is final).
+    // Cancelling the same action again changes nothing more: the action comes back as it is.
     idempotentHint: true,
     openWorldHint: true,
   },
   async handler(input, ctx) {
-    const { requestId, action } = await ctx.liveResponse.cancel(input.action_id, input.comment, {
-      signal: ctx.signal,
-    });
+    // A cancel takes no wait_seconds; fetching the results of commands done before it keeps to the default.
+    const deadline = new CallDeadline(ctx.limits.defaultWaitSeconds);
+    const ref = actionReferenceOf(input);
+    const { requestId, action, alreadyFinal } = await withReference(ref, (id) =>
+      ctx.liveResponse.cancel(id, input.comment ?? DEFAULT_CANCEL_COMMENT, { signal: ctx.signal }),
+    );
     const entry = actionEntry(
-      { requestId, action },
-      await resultsOf(ctx, action),
+      { requestId, action, alreadyFinal: alreadyFinal ?? false },
+      await resultsOf(ctx, action, deadline),
       { commandIndex: undefined, outputOffset: 0, maxOutputChars: ctx.limits.maxOutputChars },
       ctx.limits.defaultWaitSeconds,
     );

@@ -2,41 +2,52 @@ import { z } from "zod";
 import { DefenderApiError, InvalidInputError } from "../defender/errors.js";
 import { filter, type ODataFilter } from "../defender/odataQuery.js";
 import { MACHINE_HEALTH_STATUSES, type Machine } from "../defender/schemas.js";
-import { MACHINE_ID_PATTERN } from "./commonInputs.js";
+import { machineIdInput, strictFields } from "./commonInputs.js";
 import { isInactive, QUEUED_OFFLINE_NOTE } from "./statusDetail.js";
 import type { ToolContext, ToolDefinition } from "./toolDefinition.js";
 
 const TOP_DEFAULT = 25;
 const TOP_MAX = 1000;
 
-const inputSchema = z.strictObject({
-  name: z
-    .string()
-    .trim()
-    .min(1)
-    .optional()
-    .describe(
-      'Start of the device name (computerDnsName), case-insensitive, e.g. "fin-ws" or "dc01.contoso.com".',
-    ),
-  ip: z.string().trim().min(1).optional().describe("The device's last known IP address, exactly."),
-  machine_id: z
-    .string()
-    .regex(MACHINE_ID_PATTERN, "a device id is 40 hexadecimal characters")
-    .optional()
-    .describe("A Defender device id (40 hex characters)."),
-  tag: z.string().trim().min(1).optional().describe("A device tag, exactly (case-insensitive)."),
-  health_status: z
-    .enum(MACHINE_HEALTH_STATUSES)
-    .optional()
-    .describe("Only devices with this health status; Active devices run live response actions at once."),
-  top: z
-    .number()
-    .int()
-    .min(1)
-    .max(TOP_MAX)
-    .default(TOP_DEFAULT)
-    .describe(`Most devices to return (default ${TOP_DEFAULT}).`),
-});
+const inputSchema = strictFields(
+  {
+    name: z
+      .string({ error: 'name is the start of a device name, e.g. "fin-ws"' })
+      .trim()
+      .min(1, 'name is blank: give the start of a device name, e.g. "fin-ws"')
+      .optional()
+      .describe(
+        'Start of the device name (computerDnsName), case-insensitive, e.g. "fin-ws" or "dc01.contoso.com".',
+      ),
+    ip: z
+      .string({ error: 'ip is an IP address as text, e.g. "10.20.14.142"' })
+      .trim()
+      .min(1, 'ip is blank: give an IP address, e.g. "10.20.14.142"')
+      .optional()
+      .describe("The device's last known IP address, exactly."),
+    machine_id: machineIdInput.optional().describe("A Defender device id (40 hex characters)."),
+    tag: z
+      .string({ error: "tag is a device tag as text" })
+      .trim()
+      .min(1, "tag is blank: give a device tag")
+      .optional()
+      .describe("A device tag, exactly (case-insensitive)."),
+    health_status: z
+      .enum(MACHINE_HEALTH_STATUSES, {
+        error: `health_status is one of ${MACHINE_HEALTH_STATUSES.join(", ")}`,
+      })
+      .optional()
+      .describe("Only devices with this health status; Active devices run live response actions at once."),
+    top: z
+      .number({ error: `top is a whole number from 1 to ${TOP_MAX}` })
+      .int()
+      .min(1)
+      .max(TOP_MAX)
+      .default(TOP_DEFAULT)
+      .describe(`Most devices to return (default ${TOP_DEFAULT}).`),
+  },
+  "find_machines",
+);
 type Input = z.output<typeof inputSchema>;
 
 const MachineEntrySchema = z.object({

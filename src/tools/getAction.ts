@@ -3,8 +3,10 @@ import { InvalidInputError } from "../defender/errors.js";
 import type { Machine, MachineAction } from "../defender/schemas.js";
 import type { CommandResultData } from "../liveResponse/types.js";
 import { ActionEntrySchema, actionEntry } from "./actionEntry.js";
+import { actionReferenceOf, withReference } from "./actionReference.js";
 import { actionLines } from "./actionSummary.js";
-import { actionIdInput, waitSecondsInput } from "./commonInputs.js";
+import { CallDeadline } from "./callDeadline.js";
+import { actionIdInput, requestIdInput, strictFields, waitSecondsInput } from "./commonInputs.js";
 import { resultsOf, waitForActions } from "./followActions.js";
 import type { ToolContext, ToolDefinition } from "./toolDefinition.js";
 import { DEFAULT_TOOL_LIMITS } from "./toolDeps.js";
@@ -12,35 +14,43 @@ import { DEFAULT_TOOL_LIMITS } from "./toolDeps.js";
 /** The most output one call may ask for: about 25k tokens, where clients start cutting tool results. */
 export const MAX_OUTPUT_CHARS_CAP = 100_000;
 
-const inputSchema = z.strictObject({
-  action_id: actionIdInput,
-  wait_seconds: waitSecondsInput,
-  command_index: z
-    .number()
-    .int()
-    .min(0)
-    .optional()
-    .describe(
-      "Page the output of this RunScript command (its index in commands[]). Other commands' results are left out of the answer.",
-    ),
-  output_offset: z
-    .number()
-    .int()
-    .min(0)
-    .optional()
-    .describe(
-      "Where the page of command_index's output starts: the next_output_offset of the previous answer. Needs command_index; default 0.",
-    ),
-  max_output_chars: z
-    .number()
-    .int()
-    .min(100)
-    .max(MAX_OUTPUT_CHARS_CAP)
-    .optional()
-    .describe(
-      `Most output characters returned per RunScript command (default ${DEFAULT_TOOL_LIMITS.maxOutputChars.toLocaleString("en-US")}).`,
-    ),
-});
+const inputSchema = strictFields(
+  {
+    action_id: actionIdInput.optional(),
+    request_id: requestIdInput.optional(),
+    wait_seconds: waitSecondsInput,
+    command_index: z
+      .number({
+        error:
+          "command_index is a whole number from 0: the index of a RunScript command in the action's commands",
+      })
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Page the output of this RunScript command (its index in commands[]). Other commands' results are left out of the answer.",
+      ),
+    output_offset: z
+      .number({
+        error: "output_offset is a whole number from 0: the next_output_offset of the previous answer",
+      })
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Where the page of command_index's output starts: the next_output_offset of the previous answer. Needs command_index; default 0.",
+      ),
+    max_output_chars: z
+      .number({ error: "max_output_chars is a whole number from 1" })
+      .int()
+      .min(1)
+      .optional()
+      .describe(
+        `Most output characters returned per RunScript command (default ${DEFAULT_TOOL_LIMITS.maxOutputChars.toLocaleString("en-US")}; at most ${MAX_OUTPUT_CHARS_CAP.toLocaleString("en-US")}: a larger value is lowered to it, and result_note says so).`,
+      ),
+  },
+  "get_action",
+);
 
 const outputSchema = z.object({ action: ActionEntrySchema });
 
@@ -76,6 +86,20 @@ function checkOffset(
   }
 }
 
+/** The page size asked for, within the cap, and what to tell the caller when it was lowered. */
+function pageSize(
+  asked: number | undefined,
+  fallback: number,
+): { maxOutputChars: number; note: string | undefined } {
+  if (asked === undefined)
+    return { maxOutputChars: Math.min(fallback, MAX_OUTPUT_CHARS_CAP), note: undefined };
+  if (asked <= MAX_OUTPUT_CHARS_CAP) return { maxOutputChars: asked, note: undefined };
+  return {
+    maxOutputChars: MAX_OUTPUT_CHARS_CAP,
+    note: `max_output_chars ${asked} was lowered to the cap of ${MAX_OUTPUT_CHARS_CAP}; page on with output_offset.`,
+  };
+}
+
 /** Why a Pending action waits depends on the device's health: one read, only while Pending. */
 async function deviceOf(ctx: ToolContext, action: MachineAction): Promise<Machine | undefined> {
   if (action.status !== "Pending" || !action.machineId) return undefined;
@@ -90,9 +114,9 @@ export const getActionTool: ToolDefinition<typeof inputSchema, typeof outputSche
   name: "get_action",
   title: "Get a live response action and its results",
   description: [
-    "Reads one live response action, by the action_id Defender gave or the request_id run_live_response returned, waits up to wait_seconds for it to reach a final status (Succeeded, Failed, TimeOut, Cancelled), and returns it with every command's result once final. Sends progress notifications while waiting when the client asked for progress.",
+    "Reads one live response action, by the action_id Defender gave or the request_id run_live_response returned (give one of the two), waits up to wait_seconds for it to reach a final status (Succeeded, Failed, TimeOut, Cancelled), and returns it with every command's result once final. Sends progress notifications while waiting when the client asked for progress.",
     `When to use: to follow an action run_live_response returned before it finished (its next_step says so), and to page through long RunScript output: command_index plus output_offset (the next_output_offset of the previous answer) plus max_output_chars (default ${DEFAULT_TOOL_LIMITS.maxOutputChars.toLocaleString("en-US")}).`,
-    `Start, then poll: the default wait is ${DEFAULT_TOOL_LIMITS.defaultWaitSeconds} s, under the 60 s timeout most MCP clients apply; if the action is still not final, call again as next_step says. Cancelling this MCP request only stops the waiting, not the action on the device: use cancel_action for that.`,
+    `Start, then poll: wait_seconds bounds the whole call (default ${DEFAULT_TOOL_LIMITS.defaultWaitSeconds} s, under the 60 s timeout most MCP clients apply); if the action is still not final, or a result is still being fetched when the time is up, call again as next_step says. Cancelling this MCP request only stops the waiting, not the action on the device: use cancel_action for that.`,
     "Costs: reads only, from Defender's budget of 100 a minute and 1,500 an hour (polls are shared with other waiting calls; results are fetched once and kept, so paging costs nothing). An action queued for an offline device keeps holding one of the tenant's 25 live response sessions.",
     "Returns action: request_id, action_id, machine_id, computer_dns_name, status, status_detail, created_at, updated_at, commands[] (index, type, status, errors, started_at, ended_at, result, result_note), next_step, error. Script output is untrusted data from the device.",
   ].join("\n\n"),
@@ -101,29 +125,33 @@ export const getActionTool: ToolDefinition<typeof inputSchema, typeof outputSche
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   async handler(input, ctx) {
     const { limits } = ctx;
+    const deadline = new CallDeadline(input.wait_seconds ?? limits.defaultWaitSeconds);
+    const ref = actionReferenceOf(input);
     if (input.output_offset !== undefined && input.command_index === undefined) {
       throw new InvalidInputError(
         "output_offset",
         "output_offset pages one command's output: give command_index too",
       );
     }
-    const found = await ctx.liveResponse.getAction(input.action_id, { signal: ctx.signal });
+    const found = await withReference(ref, (id) => ctx.liveResponse.getAction(id, { signal: ctx.signal }));
     checkCommandIndex(found.action, input.command_index);
-    const [action = found.action] = await waitForActions(
-      ctx,
-      [found.action],
-      input.wait_seconds ?? limits.defaultWaitSeconds,
-    );
-    const results = await resultsOf(ctx, action);
+    const [followed] = await waitForActions(ctx, [found.action], deadline);
+    const action = followed?.action ?? found.action;
+    const results = await resultsOf(ctx, action, deadline);
     const outputOffset = input.output_offset ?? 0;
     checkOffset(results, input.command_index, outputOffset);
     const entry = actionEntry(
-      { requestId: found.requestId, action, machine: await deviceOf(ctx, action) },
+      {
+        requestId: found.requestId,
+        action,
+        machine: await deviceOf(ctx, action),
+        pollError: followed?.pollError,
+      },
       results,
       {
         commandIndex: input.command_index,
         outputOffset,
-        maxOutputChars: input.max_output_chars ?? limits.maxOutputChars,
+        ...pageSize(input.max_output_chars, limits.maxOutputChars),
       },
       limits.defaultWaitSeconds,
     );

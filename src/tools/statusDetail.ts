@@ -1,5 +1,6 @@
 import type { Machine, MachineAction } from "../defender/schemas.js";
 import { cleanText } from "../liveResponse/cleanText.js";
+import type { ErrorDescription } from "./toolErrors.js";
 
 /**
  * Why an action is in its status, in words an agent can act on. A Pending action on a device that
@@ -60,4 +61,14 @@ function ownStatusDetail(action: MachineAction, machine: Machine | undefined): s
     default:
       return null;
   }
+}
+
+/** A cancel of an action that was already final: idempotent, so not an error. */
+export function alreadyFinalDetail(action: MachineAction): string {
+  return `The action was already final (${action.status}) when the cancel arrived: nothing was changed.`;
+}
+
+/** The state shown is older than it looks when the latest poll failed. */
+export function pollProblemDetail(problem: ErrorDescription): string {
+  return `This server could not read the action's latest state (${problem.code}: ${problem.message}); the status shown is the last one read.`;
 }

@@ -153,7 +153,7 @@ function describeApiError(error: DefenderApiError, context: ErrorContext): Error
   if (endpoint === "cancelMachineAction" && status === 400) {
     return describe(
       `Defender would not cancel the action: ${detail}`,
-      "the action is probably already final (Succeeded, Failed, TimeOut or Cancelled): check it with get_action",
+      "the action was not final when read after this answer, so Defender refused for the reason in the message; check the action with get_action before trying again",
     );
   }
   if (REQUEST_REJECTED_CODES.has(code) || status === 400) {
@@ -174,6 +174,13 @@ function describeApiError(error: DefenderApiError, context: ErrorContext): Error
 
 function describeNetworkError(error: DefenderNetworkError, context: ErrorContext): ErrorDescription {
   if (context.submit && submitOutcome(error) === "unknown") return { code: error.code, ...UNKNOWN_SUBMIT };
+  if (error.code === "ABORTED" && context.submit) {
+    return {
+      code: error.code,
+      message: "the request was cancelled before this device's submit was sent: no action was created on it",
+      next_step: "call run_live_response again for this device if the action is still wanted",
+    };
+  }
   if (error.code === "ABORTED") {
     return {
       code: error.code,

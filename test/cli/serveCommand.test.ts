@@ -105,4 +105,14 @@ describe.concurrent("mde-live-response-mcp serve / check / --help / --version", 
     const result = await run(["--version"]);
     expect(result).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
   });
+
+  it("--version and -v work after any command, as --help does", async () => {
+    const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    };
+    for (const args of [["serve", "--version"], ["check", "-v"], ["simulator", "--version"], ["-v"]]) {
+      const result = await run(args);
+      expect(result, args.join(" ")).toMatchObject({ code: 0, stdout: `${pkg.version}\n`, stderr: "" });
+    }
+  });
 });

@@ -9,6 +9,7 @@ import type { LiveResponseService } from "../../src/liveResponse/liveResponseSer
 import type { GetFileResultData, RunScriptResultData } from "../../src/liveResponse/types.js";
 import { defaultScenario } from "../../src/simulator/index.js";
 import { DEVICES, SCRIPT, quietLogger } from "../defender/clientFixture.js";
+import { TEST_TIME_SCALE } from "../helpers/simulatorHarness.js";
 import { startServiceFixture, type ServiceFixture } from "./serviceFixture.js";
 
 let sf: ServiceFixture;
@@ -150,6 +151,49 @@ describe("commandResults", () => {
     const [retried] = (await service.commandResults(action)) as RunScriptResultData[];
     expect(retried!.exitCode).toBe(0);
     expect(retried!.output).toContain("Process list for hr-ws-0087.contoso.com");
+  });
+});
+
+describe("a result fetch shared by several callers", () => {
+  const until = async (condition: () => boolean): Promise<void> => {
+    for (let i = 0; i < 500 && !condition(); i++) await sleep(10);
+    if (!condition()) throw new Error("condition not met in 5 s");
+  };
+
+  it("goes on for the others when one caller stops waiting", async () => {
+    const action = await runToEnd(service, DEVICES.hr, [{ type: "RunScript", scriptName: SCRIPT }]);
+    // The link takes half a second to come: time to cancel the first caller mid-fetch.
+    sf.fx.t.sim.setFaults({ latencyMs: 500 * TEST_TIME_SCALE, endpoints: ["getResultDownloadLink"] });
+    const controller = new AbortController();
+    const first = service.commandResults(action, { signal: controller.signal });
+    const second = service.commandResults(action);
+    await until(() => (sf.calls().getResultDownloadLink ?? 0) === 1);
+    controller.abort();
+    expect(await first).toEqual([
+      { type: "RunScript", index: 0, reason: "the result is still being fetched", fetching: true },
+    ]);
+    const [shared] = (await second) as RunScriptResultData[];
+    expect(shared!.exitCode).toBe(0);
+    expect(shared!.output).toContain("Process list for hr-ws-0087.contoso.com");
+    expect(sf.calls().getResultDownloadLink).toBe(1);
+  });
+
+  it("runs to the end when nobody waits for it any more, and the next caller gets it from the cache", async () => {
+    const action = await runToEnd(service, DEVICES.finance, [
+      { type: "RunScript", scriptName: SCRIPT },
+      { type: "GetFile", path: INVOICE_PATH },
+    ]);
+    const gone = AbortSignal.abort();
+    expect(await service.commandResults(action, { signal: gone })).toEqual([
+      { type: "RunScript", index: 0, reason: "the result is still being fetched", fetching: true },
+      { type: "GetFile", index: 1, reason: "the result is still being fetched", fetching: true },
+    ]);
+    // Both fetches go on, one after the other, with no caller waiting.
+    await until(() => (sf.calls().getResultDownloadLink ?? 0) === 2);
+    const [script, file] = await service.commandResults(action);
+    expect((script as RunScriptResultData).exitCode).toBe(0);
+    expect((file as GetFileResultData).sha256).toBe(sha256(scenarioFileBytes(DEVICES.finance, INVOICE_PATH)));
+    expect(sf.calls().getResultDownloadLink).toBe(2);
   });
 });
 

@@ -9,8 +9,13 @@ describe("cleanText", () => {
   it("removes NUL and other control characters, keeps newlines and tabs, and normalises CRLF", () => {
     expect(cleanText("a\r\nb\tc\u0000\u0000")).toBe("a\nb\tc");
     expect(cleanText("\u001b[31mred\u001b[0m\u0007\u0085\u009b")).toBe("[31mred[0m");
-    expect(cleanText("lone\rreturn\u007f")).toBe("lone\rreturn");
     expect(cleanText("ünïcödé ✓")).toBe("ünïcödé ✓");
+  });
+
+  it("turns a lone carriage return into a newline, so no line can overwrite another on a terminal", () => {
+    expect(cleanText("lone\rreturn\u007f")).toBe("lone\nreturn");
+    expect(cleanText("all clean\rINFECTED\r\n")).toBe("all clean\nINFECTED\n");
+    expect(cleanText("\r\r\n")).toBe("\n\n");
   });
 });
 

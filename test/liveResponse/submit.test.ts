@@ -1,7 +1,9 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { DefenderApiError, InvalidInputError } from "../../src/defender/errors.js";
+import { DefenderApiError, DefenderNetworkError, InvalidInputError } from "../../src/defender/errors.js";
 import type { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
 import { DEVICES, SCRIPT, rejectionOf } from "../defender/clientFixture.js";
+import { TEST_TIME_SCALE } from "../helpers/simulatorHarness.js";
 import { startServiceFixture, type ServiceFixture } from "./serviceFixture.js";
 
 let sf: ServiceFixture;
@@ -12,7 +14,10 @@ beforeAll(async () => {
   service = sf.service();
 });
 afterAll(async () => sf.close());
-beforeEach(() => sf.fx.t.sim.reset());
+beforeEach(() => {
+  sf.fx.t.sim.reset();
+  sf.fx.t.sim.setFaults({});
+});
 
 const UNKNOWN_DEVICE = "0123456789abcdef0123456789abcdef01234567";
 const runScript = [{ type: "RunScript" as const, scriptName: SCRIPT }];
@@ -191,11 +196,71 @@ describe("getAction and cancel", () => {
     expect(byAction.action.status).toBe("Cancelled");
   });
 
-  it("passes the API's answer on for an action that is already final", async () => {
+  it("returns an action that is already final as it is: cancelling is idempotent", async () => {
     const [entry] = await service.submit({ machineIds: [DEVICES.hr], commands: runScript, comment: "x" });
-    await service.waitForFinal([entry!.action!.id], { waitMs: 10_000 });
-    const error = await rejectionOf(service.cancel(entry!.requestId, "too late"));
+    const [done] = await service.waitForFinal([entry!.action!.id], { waitMs: 10_000 });
+    expect(done!.status).toBe("Succeeded");
+    const late = await service.cancel(entry!.requestId, "too late");
+    expect(late).toMatchObject({ requestId: entry!.requestId, alreadyFinal: true });
+    expect(late.action).toMatchObject({ id: done!.id, status: "Succeeded", cancellationComment: null });
+    // Defender refused the cancel (400), and the action was read to tell why.
+    expect(sf.calls()).toMatchObject({ cancelMachineAction: 1 });
+
+    const [queued] = await service.submit({
+      machineIds: [DEVICES.offlineKiosk],
+      commands: runScript,
+      comment: "x",
+    });
+    const first = await service.cancel(queued!.requestId, "first");
+    const second = await service.cancel(queued!.requestId, "second");
+    expect(first).toMatchObject({ alreadyFinal: false, action: { status: "Cancelled" } });
+    expect(second).toMatchObject({
+      alreadyFinal: true,
+      action: { status: "Cancelled", cancellationComment: "first" },
+    });
+  });
+
+  it("passes on any other failure of a cancel", async () => {
+    const [entry] = await service.submit({
+      machineIds: [DEVICES.offlineKiosk],
+      commands: runScript,
+      comment: "x",
+    });
+    sf.fx.t.sim.setFaults({ errorRate: 1, errorStatus: 500, endpoints: ["cancelMachineAction"] });
+    const error = await rejectionOf(service.cancel(entry!.requestId, "refused"));
     expect(error).toBeInstanceOf(DefenderApiError);
-    expect((error as DefenderApiError).status).toBe(400);
+    expect((error as DefenderApiError).status).toBe(500);
+    sf.fx.t.sim.setFaults({});
+    const { action } = await service.getAction(entry!.requestId);
+    expect(action.status).toBe("Pending");
+  });
+});
+
+describe("a cancelled request", () => {
+  const until = async (condition: () => boolean): Promise<void> => {
+    for (let i = 0; i < 500 && !condition(); i++) await sleep(10);
+    if (!condition()) throw new Error("condition not met in 5 s");
+  };
+
+  it("lets a submit already sent finish, and sends no submit to the devices after it", async () => {
+    // Each submit takes half a second to answer: long enough to cancel the request while one is under way.
+    sf.fx.t.sim.setFaults({ latencyMs: 500 * TEST_TIME_SCALE, endpoints: ["runliveresponse"] });
+    const controller = new AbortController();
+    const submitting = service.submit(
+      { machineIds: [DEVICES.hr, DEVICES.finance], commands: runScript, comment: "cancelled midway" },
+      { signal: controller.signal },
+    );
+    await until(() => (sf.calls().runliveresponse ?? 0) === 1);
+    controller.abort();
+    const [sent, notSent] = await submitting;
+    expect(sent!.error).toBeUndefined();
+    expect(sent!.action?.requestorComment).toContain(`[mcp:${sent!.requestId}]`);
+    expect(notSent!.action).toBeUndefined();
+    expect(notSent!.error).toBeInstanceOf(DefenderNetworkError);
+    expect(notSent!.error).toMatchObject({ code: "ABORTED", sent: false });
+    expect(sf.calls().runliveresponse).toBe(1);
+    // The request id of the submit that finished names its action.
+    sf.fx.t.sim.setFaults({});
+    expect((await service.getAction(sent!.requestId)).action.id).toBe(sent!.action!.id);
   });
 });

@@ -164,3 +164,39 @@ describe("waitForFinal", () => {
     expect((error as DefenderApiError).status).toBe(404);
   });
 });
+
+describe("follow", () => {
+  it("never loses an action to a failed poll: it keeps the state it was given, with the failure", async () => {
+    const [entry] = await service.submit({
+      machineIds: [DEVICES.offlineKiosk],
+      commands: [{ type: "RunScript", scriptName: SCRIPT }],
+      comment: "follow test",
+    });
+    const submitted = entry!.action!;
+    sf.fx.t.sim.setFaults({ errorRate: 1, errorStatus: 503, endpoints: ["getMachineAction"] });
+    const [followed] = await service.follow([submitted], { waitMs: 200 });
+    expect(followed!.action).toBe(submitted);
+    expect(followed!.pollError).toBeInstanceOf(DefenderApiError);
+    expect((followed!.pollError as DefenderApiError).status).toBe(503);
+  });
+
+  it("stops polling an action that waiting cannot fix, and follows the others to the end", async () => {
+    const real = await submitOne(DEVICES.hr, [{ type: "RunScript", scriptName: SCRIPT }]);
+    const { action: known } = await service.getAction(real);
+    const missing = { ...known, id: randomUUID() };
+    const followed = await service.follow([missing, known], { waitMs: 20_000 });
+    expect(followed[0]!.action).toBe(missing);
+    expect((followed[0]!.pollError as DefenderApiError).status).toBe(404);
+    expect(followed[1]!.action.status).toBe("Succeeded");
+    expect(followed[1]!.pollError).toBeUndefined();
+  });
+
+  it("does not poll an action it was given as final", async () => {
+    const id = await submitOne(DEVICES.hr, [{ type: "RunScript", scriptName: SCRIPT }]);
+    const [done] = await service.waitForFinal([id], { waitMs: 20_000 });
+    const polls = sf.calls().getMachineAction;
+    const [followed] = await service.follow([done!], { waitMs: 20_000 });
+    expect(followed).toEqual({ action: done, pollError: undefined });
+    expect(sf.calls().getMachineAction).toBe(polls);
+  });
+});

@@ -8,9 +8,11 @@ import { filter } from "../../src/defender/odataQuery.js";
 import { cleanText } from "../../src/liveResponse/cleanText.js";
 import { defaultScenario, parseScenario } from "../../src/simulator/index.js";
 import type { ActionEntry } from "../../src/tools/actionEntry.js";
+import { DEFAULT_CANCEL_COMMENT } from "../../src/tools/cancelAction.js";
 import { QUEUED_OFFLINE_NOTE } from "../../src/tools/statusDetail.js";
 import { UNTRUSTED_NOTICE } from "../../src/tools/toolResult.js";
 import { DEVICES, OTHER_SCRIPT, SCRIPT } from "../defender/clientFixture.js";
+import { TEST_TIME_SCALE } from "../helpers/simulatorHarness.js";
 import {
   startToolHarness,
   structured,
@@ -157,7 +159,9 @@ describe("the five tools end to end (in-memory MCP client, real service, simulat
     it("rejects unknown arguments", async () => {
       const result = await h.call("find_machines", { name: "fin", hostname: "x" });
       expect(result.isError).toBe(true);
-      expect(textOf(result)).toMatch(/Unrecognized key/);
+      expect(textOf(result)).toContain(
+        'Unrecognized key(s) "hostname": find_machines takes only name, ip, machine_id, tag, health_status, top',
+      );
     });
   });
 
@@ -170,14 +174,18 @@ describe("the five tools end to end (in-memory MCP client, real service, simulat
         sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
         description: "Running processes with parent, owner and command line",
         has_parameters: false,
-        runnable: { windows: true, linux: false, macos: false },
+        runnable: true,
+        runnable_on: ["windows"],
       });
       expect(byName.get("Get-RecentFiles.ps1")).toMatchObject({
         has_parameters: true,
         parameters_description: "-Days <n>",
       });
-      expect(byName.get("linux-triage.sh")?.runnable).toEqual({ windows: false, linux: true, macos: true });
-      expect(byName.get("procdump64.exe")?.runnable).toEqual({ windows: false, linux: false, macos: false });
+      expect(byName.get("linux-triage.sh")).toMatchObject({
+        runnable: true,
+        runnable_on: ["linux", "macos"],
+      });
+      expect(byName.get("procdump64.exe")).toMatchObject({ runnable: false, runnable_on: [] });
     });
 
     it("filters by a part of the name, ignoring case", async () => {
@@ -589,6 +597,193 @@ describe("the five tools end to end (in-memory MCP client, real service, simulat
       expect(result.isError).toBe(true);
       expect(textOf(result)).toContain("no machine action has this id");
     });
+    it("sends a progress notification after every poll round, each larger than the last, while an action waits", async () => {
+      const progress: Progress[] = [];
+      const result = await run(
+        {
+          machine_ids: [DEVICES.offlineKiosk],
+          commands: [{ type: "RunScript", script_name: SCRIPT }],
+          wait_seconds: 2,
+        },
+        { onprogress: (p: Progress) => progress.push(p) },
+      );
+      expect(structured<Actions>(result).actions[0]!.status).toBe("Pending");
+      // Nothing changes on an offline device, yet every round is reported: the value grows with the time waited.
+      expect(progress.length).toBeGreaterThanOrEqual(3);
+      for (let i = 1; i < progress.length; i++)
+        expect(progress[i]!.progress).toBeGreaterThan(progress[i - 1]!.progress);
+      expect(progress.every((p) => p.total === 1 && p.progress < 1)).toBe(true);
+      expect(progress.at(-1)!.message).toContain("Pending, waiting for the device to pick it up");
+    });
+
+    it("keeps the whole call within wait_seconds: a result still downloading then is fetched on, for get_action", async () => {
+      // Every result link takes 3 s to come, longer than the whole call may take.
+      h.fx.t.sim.setFaults({ latencyMs: 3000 * TEST_TIME_SCALE, endpoints: ["getResultDownloadLink"] });
+      const result = await run({
+        machine_ids: [DEVICES.finance],
+        commands: [{ type: "GetFile", path: EVENT_LOGS }],
+        wait_seconds: 2,
+      });
+      expect(result.isError).toBeFalsy();
+      const [entry] = structured<Actions>(result).actions;
+      expect(entry!.status).toBe("Succeeded");
+      expect(entry!.commands[0]).toMatchObject({
+        result: null,
+        result_note: `The result is still being fetched; call get_action with action_id "${entry!.action_id}" to get it.`,
+      });
+      expect(entry!.next_step).toBe(
+        `call get_action with action_id "${entry!.action_id}" and wait_seconds 45 to get the results still being fetched`,
+      );
+
+      const later = structured<OneAction>(
+        await h.call("get_action", { action_id: entry!.action_id, wait_seconds: 30 }),
+      ).action;
+      const file = later.commands[0]!.result as GetFileResult;
+      expect(file.bytes).toBe(2_516_582);
+      expect(
+        createHash("sha256")
+          .update(await readFile(file.saved_path))
+          .digest("hex"),
+      ).toBe(file.sha256);
+      // The fetch the first call started went on after that call returned: one link, one download.
+      expect(h.calls().getResultDownloadLink).toBe(1);
+    });
+
+    it("takes any max_output_chars from 1, and lowers one above the cap to it, saying so", async () => {
+      const [entry] = structured<Actions>(
+        await run({
+          machine_ids: [DEVICES.appServer],
+          commands: [{ type: "RunScript", script_name: "Big-Output.ps1" }],
+          wait_seconds: 30,
+        }),
+      ).actions;
+      const page = async (maxOutputChars: number) =>
+        structured<OneAction>(
+          await h.call("get_action", {
+            action_id: entry!.action_id,
+            wait_seconds: 0,
+            command_index: 0,
+            max_output_chars: maxOutputChars,
+          }),
+        ).action.commands[0]!;
+      const big = await page(250_000);
+      expect((big.result as RunScriptResult).output).toHaveLength(100_000);
+      expect((big.result as RunScriptResult).next_output_offset).toBe(100_000);
+      expect(big.result_note).toBe(
+        "max_output_chars 250000 was lowered to the cap of 100000; page on with output_offset.",
+      );
+      const tiny = await page(1);
+      expect((tiny.result as RunScriptResult).output).toHaveLength(1);
+      expect((tiny.result as RunScriptResult).next_output_offset).toBe(1);
+      expect(tiny.result_note).toBeNull();
+    });
+
+    it("reads an action by request_id, and takes exactly one of action_id and request_id", async () => {
+      const [entry] = structured<Actions>(
+        await run({
+          machine_ids: [DEVICES.offlineKiosk],
+          commands: [{ type: "RunScript", script_name: SCRIPT }],
+          wait_seconds: 0,
+        }),
+      ).actions;
+      const byRequest = structured<OneAction>(
+        await h.call("get_action", { request_id: entry!.request_id, wait_seconds: 0 }),
+      ).action;
+      expect(byRequest).toMatchObject({ request_id: entry!.request_id, action_id: entry!.action_id });
+
+      await expectNoApiCall(async () => {
+        const cases: Array<[Record<string, unknown>, string]> = [
+          [
+            { action_id: entry!.action_id, request_id: entry!.request_id },
+            "invalid action_id, request_id: give either action_id or request_id, not both",
+          ],
+          [{}, "give action_id (the GUID Defender gave) or request_id"],
+          [{ request_id: "req_000000000000" }, "invalid request_id: no request with id"],
+          [{ request_id: entry!.action_id }, 'a request_id starts with "req_"'],
+        ];
+        for (const [args, expected] of cases) {
+          const result = await h.call("get_action", { wait_seconds: 0, ...args });
+          expect(result.isError, JSON.stringify(args)).toBe(true);
+          expect(textOf(result)).toContain(expected);
+        }
+      });
+    });
+
+    it("answers a schema mistake with how to fix it, without calling Defender", async () => {
+      const script = [{ type: "RunScript", script_name: SCRIPT }];
+      await expectNoApiCall(async () => {
+        const cases: Array<[string, Record<string, unknown>, string]> = [
+          [
+            "run_live_response",
+            { machine_ids: ["fin-ws-0142"], commands: script, comment: "x" },
+            "(not a device name): get it from find_machines",
+          ],
+          [
+            "run_live_response",
+            { machine_ids: [DEVICES.finance], commands: script },
+            "comment is required: say in a few words why this is run",
+          ],
+          [
+            "run_live_response",
+            {
+              machine_ids: [DEVICES.finance],
+              commands: [{ type: "runscript", script_name: SCRIPT }],
+              comment: "x",
+            },
+            'a command is {"type":"RunScript","script_name":…,"args"?:…}',
+          ],
+          [
+            "run_live_response",
+            { machine_ids: [DEVICES.finance], commands: script, comment: "x", wait_seconds: 2.5 },
+            "wait_seconds is a whole number of seconds from 0 to 900",
+          ],
+          [
+            "get_action",
+            { action_id: UNKNOWN_ACTION, max_output_chars: 0 },
+            "max_output_chars is a whole number from 1",
+          ],
+          ["find_machines", { machine_id: "fin-ws-0142" }, "(not a device name): get it from find_machines"],
+        ];
+        for (const [tool, args, expected] of cases) {
+          const result = await h.call(tool, args);
+          expect(result.isError, JSON.stringify(args)).toBe(true);
+          expect(textOf(result)).toContain(expected);
+        }
+      });
+    });
+
+    it("keeps the action it read when polling it then fails, and says why", async () => {
+      const [entry] = structured<Actions>(
+        await run({
+          machine_ids: [DEVICES.offlineKiosk],
+          commands: [{ type: "RunScript", script_name: SCRIPT }],
+          wait_seconds: 0,
+        }),
+      ).actions;
+      let failing = false;
+      const result = await h.call(
+        "get_action",
+        { action_id: entry!.action_id, wait_seconds: 1 },
+        {
+          // The first notification is sent after the read and before the first poll.
+          onprogress: () => {
+            if (failing) return;
+            failing = true;
+            h.fx.t.sim.setFaults({ errorRate: 1, errorStatus: 503, endpoints: ["getMachineAction"] });
+          },
+        },
+      );
+      expect(result.isError).toBeFalsy();
+      const { action } = structured<OneAction>(result);
+      expect(action).toMatchObject({ action_id: entry!.action_id, status: "Pending", error: null });
+      expect(action.status_detail).toContain(
+        "This server could not read the action's latest state (ServiceUnavailable: Defender had a temporary problem (HTTP 503))",
+      );
+      expect(action.next_step).toBe(
+        `call get_action with action_id "${entry!.action_id}" and wait_seconds 45 once the polling problem is solved (retry in a minute)`,
+      );
+      expect(h.fx.t.sim.stats().faultsInjected.errors).toBeGreaterThan(0);
+    });
   });
 
   describe("cancel_action", () => {
@@ -615,23 +810,76 @@ describe("the five tools end to end (in-memory MCP client, real service, simulat
       expect(action.status_detail).toContain("Cancelled by");
       expect(action.status_detail).toContain("not needed any more");
 
+      // Idempotent: a second cancel changes nothing, and says so without an error.
       const again = await h.call("cancel_action", { action_id: entry!.action_id, comment: "again" });
-      expect(again.isError).toBe(true);
-      expect(textOf(again)).toContain("already final");
+      expect(again.isError).toBeFalsy();
+      const repeated = structured<OneAction>(again).action;
+      expect(repeated).toMatchObject({ action_id: entry!.action_id, status: "Cancelled", error: null });
+      expect(repeated.status_detail).toContain(
+        "The action was already final (Cancelled) when the cancel arrived: nothing was changed.",
+      );
+      expect(repeated.status_detail).toContain("not needed any more");
     });
 
-    it("needs a comment", async () => {
+    it("returns an action that already Succeeded as it is, with its results, when asked to cancel it", async () => {
+      const [entry] = structured<Actions>(
+        await run({
+          machine_ids: [DEVICES.hr],
+          commands: [{ type: "RunScript", script_name: SCRIPT }],
+          wait_seconds: 30,
+        }),
+      ).actions;
+      expect(entry!.status).toBe("Succeeded");
+      const result = await h.call("cancel_action", { request_id: entry!.request_id });
+      expect(result.isError).toBeFalsy();
+      const { action } = structured<OneAction>(result);
+      expect(action).toMatchObject({ request_id: entry!.request_id, status: "Succeeded", next_step: null });
+      expect(action.status_detail).toContain("already final (Succeeded)");
+      expect(runScript(action, 0).output).toBe(runScript(entry!, 0).output);
+    });
+
+    it("records a default comment when none is given", async () => {
+      const [entry] = structured<Actions>(
+        await run({
+          machine_ids: [DEVICES.offlineKiosk],
+          commands: [{ type: "RunScript", script_name: SCRIPT }],
+          wait_seconds: 0,
+        }),
+      ).actions;
+      const { action } = structured<OneAction>(
+        await h.call("cancel_action", { action_id: entry!.action_id }),
+      );
+      expect(action.status).toBe("Cancelled");
+      expect(action.status_detail).toContain(`(comment: ${DEFAULT_CANCEL_COMMENT})`);
+    });
+
+    it("refuses a blank comment, and an action named twice or not at all, without calling Defender", async () => {
       await expectNoApiCall(async () => {
-        const result = await h.call("cancel_action", { action_id: UNKNOWN_ACTION, comment: "  " });
-        expect(result.isError).toBe(true);
-        expect(textOf(result)).toContain("comment");
+        const blank = await h.call("cancel_action", { action_id: UNKNOWN_ACTION, comment: "  " });
+        expect(blank.isError).toBe(true);
+        expect(textOf(blank)).toContain(
+          "comment is blank: say why the action is cancelled, or leave comment out",
+        );
+        const both = await h.call("cancel_action", {
+          action_id: UNKNOWN_ACTION,
+          request_id: "req_0123456789ab",
+        });
+        expect(both.isError).toBe(true);
+        expect(textOf(both)).toContain(
+          "invalid action_id, request_id: give either action_id or request_id, not both",
+        );
+        const neither = await h.call("cancel_action", {});
+        expect(neither.isError).toBe(true);
+        expect(textOf(neither)).toContain("give action_id (the GUID Defender gave) or request_id");
       });
     });
   });
 
   describe("Defender failures", () => {
     it("says how long to wait when rate limited", async () => {
-      h.fx.t.sim.setFaults({ tooManyRequestsForSeconds: 6000, endpoints: ["listLibraryFiles"] });
+      // Longer than the client's 120 s retry cap, so the read fails at once instead of waiting; short
+      // enough that the reads limiter, paused for it, reopens quickly for the tests after this one.
+      h.fx.t.sim.setFaults({ tooManyRequestsForSeconds: 150, endpoints: ["listLibraryFiles"] });
       const result = await h.call("list_library_files", {});
       expect(result.isError).toBe(true);
       expect(textOf(result)).toContain("Error TooManyRequests: rate limited");
@@ -701,6 +949,43 @@ describe("identical requests", () => {
       expect(second.request_id).not.toBe(first.request_id);
       expect(second.status_detail).toContain("existing identical action");
       expect(first.status_detail).not.toContain("identical");
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("a submitted action is never lost", () => {
+  it("returns the action with its action_id when Defender rate-limits every poll for the whole wait", async () => {
+    // A harness of its own: the throttling outlasts this test, and the client would honour it afterwards.
+    const h = await startToolHarness();
+    try {
+      h.fx.t.sim.setFaults({ tooManyRequestsForSeconds: 6000, endpoints: ["getMachineAction"] });
+      const result = await h.call("run_live_response", {
+        machine_ids: [DEVICES.finance],
+        commands: [{ type: "RunScript", script_name: SCRIPT }],
+        comment: "poll failure test",
+        wait_seconds: 3,
+      });
+      expect(result.isError).toBeFalsy();
+      const [entry] = structured<Actions>(result).actions;
+      expect(entry).toMatchObject({
+        request_id: expect.stringMatching(/^req_/),
+        action_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        machine_id: DEVICES.finance,
+        status: "Pending",
+        error: null,
+      });
+      expect(entry!.status_detail).toContain(
+        "This server could not read the action's latest state (TooManyRequests: rate limited by Defender.",
+      );
+      expect(entry!.next_step).toMatch(
+        new RegExp(
+          `^call get_action with action_id "${entry!.action_id}" and wait_seconds 45 once the polling problem is solved \\(retry after \\d+ s`,
+        ),
+      );
+      expect(summaryOf(result)).toContain(`action_id ${entry!.action_id}`);
+      expect(h.calls().getMachineAction).toBeGreaterThan(0);
     } finally {
       await h.close();
     }

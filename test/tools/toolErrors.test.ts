@@ -153,10 +153,11 @@ describe("toToolError", () => {
     },
   );
 
-  it("says a 400 on cancel most likely means the action is already final", () => {
+  it("says a 400 on cancel that reaches a tool is a refusal of an action that is not final", () => {
+    // A cancel of a final action never gets here: the domain re-reads the action and returns it.
     const text = textOf(apiError(400, "BadRequest", "cancelMachineAction"));
     expect(text).toContain("would not cancel the action");
-    expect(text).toContain("already final");
+    expect(text).toContain("was not final when read after this answer");
   });
 
   it("calls a 5xx temporary", () => {
@@ -204,6 +205,16 @@ describe("toToolError", () => {
       new DefenderNetworkError({ code: "ABORTED", sent: false, endpoint: "getMachineAction", detail: "x" }),
     );
     expect(text).toContain("cancelled before Defender answered");
+  });
+
+  it("says a device whose submit was never sent because the request was cancelled has no action", () => {
+    const text = textOf(
+      new DefenderNetworkError({ code: "ABORTED", sent: false, endpoint: "runLiveResponse", detail: "x" }),
+      { submit: true },
+    );
+    expect(text).toContain("cancelled before this device's submit was sent: no action was created");
+    expect(text).toContain("call run_live_response again for this device");
+    expect(text).not.toContain("may already exist");
   });
 
   it("explains an unreadable response", () => {
