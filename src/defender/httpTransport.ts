@@ -10,6 +10,8 @@ import {
   DefenderResponseError,
   type DefenderEndpoint,
 } from "./errors.js";
+import { ApiLimiters, type ApiLimitSettings } from "./limits/apiLimiters.js";
+import { AdmissionCancelledError } from "./limits/rateLimiter.js";
 import { parseRetryAfter, resolveRetryPolicy, shouldRetryRead, type RetryPolicy } from "./retryPolicy.js";
 import { ErrorBodySchema } from "./schemas.js";
 
@@ -38,7 +40,7 @@ export interface HttpTransportOptions {
   /** e.g. https://api.securitycenter.microsoft.com; https only. */
   apiBaseUrl: string | URL;
   tokenProvider: TokenProvider;
-  /** MDE_TIME_SCALE; scales the client's own retry delays (never a server's Retry-After). */
+  /** MDE_TIME_SCALE; scales the client's own retry delays and limit windows (never a server's Retry-After). */
   timeScale?: number;
   /** Extra CA certificate(s) to trust, e.g. the simulator's. */
   ca?: CaOption;
@@ -46,6 +48,13 @@ export interface HttpTransportOptions {
   retry?: Partial<RetryPolicy>;
   maxResponseBytes?: number;
   logger?: Logger;
+  /** The API's call budgets; each omitted one keeps its documented default (DEFAULT_API_LIMITS). */
+  limits?: Partial<ApiLimitSettings>;
+  /**
+   * Limiters to share with other clients of the same app registration (then `limits` is ignored, and
+   * their owner stops them); by default the transport makes and stops its own.
+   */
+  limiters?: ApiLimiters;
 }
 
 export interface JsonRequest<T> {
@@ -118,7 +127,8 @@ async function readBody(body: Dispatcher.ResponseData["body"], maxBytes: number)
 /**
  * The one way this client talks HTTP to the Defender API: one keep-alive undici Agent, the bearer
  * token on every request, JSON in and out with a size cap, a single token refresh on 401, and
- * retries of reads as the retry policy decides.
+ * retries of reads as the retry policy decides. Every request (a retry and a 401's second try
+ * included) is admitted by the limiter of its budget right before it is sent.
  */
 export class HttpTransport {
   readonly apiBaseUrl: URL;
@@ -126,6 +136,8 @@ export class HttpTransport {
   private readonly tokenProvider: TokenProvider;
   private readonly policy: RetryPolicy;
   private readonly maxResponseBytes: number;
+  private readonly ownsLimiters: boolean;
+  readonly limiters: ApiLimiters;
   readonly logger: Logger;
 
   constructor(options: HttpTransportOptions) {
@@ -140,6 +152,14 @@ export class HttpTransport {
     this.policy = resolveRetryPolicy({ timeScale: options.timeScale ?? 1, ...options.retry });
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.logger = (options.logger ?? createLogger()).child({ component: "defender" });
+    this.ownsLimiters = options.limiters === undefined;
+    this.limiters =
+      options.limiters ??
+      new ApiLimiters({
+        timeScale: options.timeScale ?? 1,
+        logger: this.logger,
+        ...(options.limits ? { limits: options.limits } : {}),
+      });
   }
 
   /**
@@ -159,32 +179,69 @@ export class HttpTransport {
   async request<T>(req: JsonRequest<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.requestOnce(req);
+        return await this.requestOnce(req, attempt > 1);
       } catch (error) {
         if (req.retry === "never") throw error;
         const decision = shouldRetryRead(error, attempt, this.policy);
         if (!decision.retry) throw error;
+        const throttled = error instanceof DefenderApiError && error.status === 429;
+        // A 429 closed the limiter's gate until the server's Retry-After, and the retry waits there in
+        // the queue. A wait the policy would cut short is not one to send early into: fail now.
+        if (throttled && (error.retryAfterMs ?? 0) > decision.delayMs) throw error;
         this.logger.warn(
           { endpoint: req.endpoint, attempt, reason: decision.reason, delayMs: Math.round(decision.delayMs) },
           "retrying Defender API read",
         );
-        await sleep(decision.delayMs, req.signal, req.endpoint);
+        if (!throttled) await sleep(decision.delayMs, req.signal, req.endpoint);
       }
     }
   }
 
   async close(): Promise<void> {
+    if (this.ownsLimiters) await this.limiters.stop();
     await this.agent.close();
   }
 
   /** One logical request: a token, the call, and on 401 one forced token refresh and one more call. */
-  private async requestOnce<T>(req: JsonRequest<T>): Promise<T> {
-    let response = await this.dispatch(req, await this.token(req, false));
+  private async requestOnce<T>(req: JsonRequest<T>, retrying: boolean): Promise<T> {
+    let response = await this.send(req, false, retrying);
     if (response.statusCode === 401) {
       await releaseBody(response.body);
-      response = await this.dispatch(req, await this.token(req, true));
+      response = await this.send(req, true, true);
     }
     return this.handle(req, response);
+  }
+
+  /**
+   * One call through the limiter of its budget. The token is taken once the call is admitted, since
+   * the wait can outlast it. A 429 closes the limiter's gate before the call counts as settled, so
+   * no queued call is admitted on the strength of a budget the server says is spent.
+   */
+  private async send(
+    req: JsonRequest<unknown>,
+    forceRefresh: boolean,
+    retrying: boolean,
+  ): Promise<Dispatcher.ResponseData> {
+    const limiter = this.limiters.forEndpoint(req.endpoint);
+    try {
+      return await limiter.run(
+        async () => {
+          const response = await this.dispatch(req, await this.token(req, forceRefresh));
+          if (response.statusCode === 429) limiter.pause(parseRetryAfter(response.headers, Date.now()));
+          return response;
+        },
+        { signal: req.signal, priority: retrying ? "retry" : "normal" },
+      );
+    } catch (error) {
+      if (!(error instanceof AdmissionCancelledError)) throw error;
+      if (error.code === "ADMISSION_ABORTED") throw abortedError(req.endpoint);
+      throw new DefenderNetworkError({
+        code: "CLIENT_CLOSED",
+        sent: false,
+        endpoint: req.endpoint,
+        detail: "the client was closed before the call could be sent",
+      });
+    }
   }
 
   private async token(req: JsonRequest<unknown>, forceRefresh: boolean): Promise<string> {
