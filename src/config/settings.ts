@@ -80,6 +80,17 @@ export const SettingsSchema = z.object({
     .describe(
       "Runs every duration of the server and simulator this many times faster (tests and demos only).",
     ),
+  MDE_SUBMITS_PER_MINUTE: wholeNumber("MDE_SUBMITS_PER_MINUTE", 1)
+    .default(10)
+    .describe(
+      "runliveresponse calls this server sends in any sliding 60 s (Defender allows 10 per tenant; lower it when other tools share the tenant).",
+    ),
+  MDE_READS_PER_MINUTE: wholeNumber("MDE_READS_PER_MINUTE", 1)
+    .default(100)
+    .describe("Other API calls (actions, result links, machines, library, cancel) in any sliding 60 s."),
+  MDE_READS_PER_HOUR: wholeNumber("MDE_READS_PER_HOUR", 1)
+    .default(1500)
+    .describe("Other API calls in any sliding hour."),
   MDE_MAX_SESSIONS: wholeNumber("MDE_MAX_SESSIONS", 1)
     .default(25)
     .describe("Live response sessions this server keeps under (Microsoft's newest pages say 50)."),

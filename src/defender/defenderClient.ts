@@ -75,6 +75,10 @@ export class DefenderClient {
   constructor(options: DefenderClientOptions) {
     this.http = new HttpTransport(options);
   }
+  /** The limiters every call of this client goes through (settings and counts, for metrics and tests). */
+  get limiters(): HttpTransport["limiters"] {
+    return this.http.limiters;
+  }
 
   /** Starts a live response action. Any 2xx is success; the returned action may be an existing one (§9.16). */
   async runLiveResponse(

@@ -27,6 +27,11 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
       tokenProvider,
       timeScale: settings.MDE_TIME_SCALE,
       ca: target.ca,
+      limits: {
+        submitPerMinute: settings.MDE_SUBMITS_PER_MINUTE,
+        readsPerMinute: settings.MDE_READS_PER_MINUTE,
+        readsPerHour: settings.MDE_READS_PER_HOUR,
+      },
       logger,
     });
     const liveResponse = new LiveResponseService({

@@ -30,6 +30,9 @@ describe("createRuntime with the embedded simulator", () => {
         MDE_MAX_DEVICES_PER_CALL: "7",
         MDE_DEFAULT_WAIT_SECONDS: "20",
         MDE_MAX_OUTPUT_CHARS: "5000",
+        MDE_SUBMITS_PER_MINUTE: "6",
+        MDE_READS_PER_MINUTE: "50",
+        MDE_READS_PER_HOUR: "900",
       }),
       { logger },
     );
@@ -43,6 +46,11 @@ describe("createRuntime with the embedded simulator", () => {
       defaultWaitSeconds: 20,
       maxOutputChars: 5000,
       maxDevicesPerCall: 7,
+    });
+    expect(runtime.deps.client.limiters.settings).toMatchObject({
+      submitPerMinute: 6,
+      readsPerMinute: 50,
+      readsPerHour: 900,
     });
     expect((await runtime.deps.client.listLibraryFiles()).items).toHaveLength(13);
 
