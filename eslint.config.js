@@ -12,7 +12,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["src/cli.ts"],
+    files: ["src/cli.ts", "bench/**", "scripts/**", "examples/**"],
     rules: { "no-console": "off" },
   },
 );

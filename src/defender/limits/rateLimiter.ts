@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import Bottleneck from "bottleneck";
 import { createLogger, type Logger } from "../../logger.js";
 import { systemLimiterClock, type LimiterClock } from "./limiterClock.js";
@@ -103,7 +104,8 @@ export class RateLimiter {
   private readonly clock: LimiterClock;
   private readonly logger: Logger;
   private readonly fallbackPauseMs: number;
-  private readonly stopping = new AbortController();
+  /** One listener per queued call (removed when it leaves), so a long queue is no leak. */
+  private readonly stopping = unboundedAbortController();
   private waiting = 0;
   private inFlight = 0;
   private admitted = 0;
@@ -279,4 +281,10 @@ export class RateLimiter {
       this.announceChange = resolve;
     });
   }
+}
+
+function unboundedAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
