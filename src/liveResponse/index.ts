@@ -5,6 +5,10 @@ export {
   LiveResponseService,
 } from "./liveResponseService.js";
 export type { LiveResponseDeps } from "./liveResponseService.js";
+export { DeviceBusyError } from "./deviceLocks.js";
+export { DEFAULT_MAX_SESSIONS, SessionCapError } from "./sessionTracker.js";
+export type { HeldSession, SessionCounts } from "./sessionTracker.js";
+export { SubmitOutcomeUnknownError } from "./submitReconciler.js";
 export { ArchiveError } from "./archiveError.js";
 export type { ArchiveProblem } from "./archiveError.js";
 export { cleanText } from "./cleanText.js";
@@ -16,6 +20,7 @@ export type {
   LiveResponseApi,
   NoResultData,
   RunScriptResultData,
+  SubmitOptions,
   SubmittedRequest,
   WaitOptions,
   WaitProgress,

@@ -9,19 +9,31 @@ import {
 } from "../defender/errors.js";
 import type { CaOption } from "../defender/httpTransport.js";
 import { assertActionId, assertMachineId } from "../defender/ids.js";
+import { filter } from "../defender/odataQuery.js";
 import { isFinalActionStatus, type Machine, type MachineAction } from "../defender/schemas.js";
 import { createLogger, type Logger } from "../logger.js";
 import { followActions, followKnownActions, type FollowOptions } from "./actionWaiter.js";
 import { CommandResults } from "./commandResults.js";
-import { correlationTag, looksLikeRequestId, newRequestId, taggedComment } from "./requestIds.js";
+import { DeviceBusyError, DeviceLocks } from "./deviceLocks.js";
+import {
+  correlationTag,
+  looksLikeRequestId,
+  newRequestId,
+  requestIdInComment,
+  taggedComment,
+} from "./requestIds.js";
+import { SessionCapError, SessionTracker, type SessionCounts } from "./sessionTracker.js";
+import { SubmitReconciler } from "./submitReconciler.js";
 import type {
   CallOptions,
   CommandResultData,
   FollowedAction,
   LiveResponseApi,
+  SubmitOptions,
   SubmittedRequest,
   WaitOptions,
 } from "./types.js";
+import type { WaitLimits } from "./waitQueue.js";
 
 export interface LiveResponseDeps {
   client: DefenderClient;
@@ -36,12 +48,17 @@ export interface LiveResponseDeps {
   /** Largest RunScript result JSON to download (default 64 MiB) and largest collected file (default 3 GiB, the API's GetFile limit). */
   maxScriptResultBytes?: number;
   maxFileBytes?: number;
+  /** MDE_MAX_SESSIONS: live response actions this server keeps in flight at most (default 25). */
+  maxSessions?: number;
+  /** Real-world seconds before a lost submit is looked up a second time (default 2), divided by timeScale. */
+  lookAgainSeconds?: number;
   logger?: Logger;
 }
 
 export const DEFAULT_POLL_INTERVAL_SECONDS = 5;
 export const DEFAULT_MAX_SCRIPT_RESULT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_FILE_BYTES = 3 * 1024 * 1024 * 1024;
+export const DEFAULT_LOOK_AGAIN_SECONDS = 2;
 
 /** What this process remembers of a request id; ids are not persisted. */
 interface RequestRecord {
@@ -82,6 +99,9 @@ export class LiveResponseService implements LiveResponseApi {
   private readonly logger: Logger;
   private readonly pollIntervalMs: number;
   private readonly results: CommandResults;
+  private readonly tracker: SessionTracker;
+  private readonly locks: DeviceLocks;
+  private readonly reconciler: SubmitReconciler;
   private readonly requests = new Map<string, RequestRecord>();
   /** The first request that produced each action (a merged request points at another's action). */
   private readonly requestOfAction = new Map<string, string>();
@@ -104,18 +124,72 @@ export class LiveResponseService implements LiveResponseApi {
       maxFileBytes: positive(deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, "maxFileBytes"),
       logger: this.logger,
     });
+    this.tracker = new SessionTracker({
+      client: deps.client,
+      maxSessions: deps.maxSessions,
+      refreshIntervalMs: this.pollIntervalMs,
+      logger: this.logger,
+    });
+    this.locks = new DeviceLocks(this.tracker);
+    this.tracker.onFinal(({ machineId, actionId }) => this.locks.releaseAction(machineId, actionId));
+    this.reconciler = new SubmitReconciler({
+      client: deps.client,
+      lookAgainAfterMs: scaleMs(
+        positive(deps.lookAgainSeconds ?? DEFAULT_LOOK_AGAIN_SECONDS, "lookAgainSeconds") * 1000,
+        deps.timeScale,
+      ),
+      logger: this.logger,
+    });
+  }
+
+  /** Session slots in use, the cap, and the actions holding them. */
+  sessions(): SessionCounts {
+    return this.tracker.counts();
+  }
+
+  /**
+   * Takes back, once at start, the slots and devices of this server's actions still in flight (those
+   * whose comment carries our tag), so a restart neither forgets them nor counts them twice.
+   */
+  async reconcile(options: CallOptions = {}): Promise<{ adopted: number }> {
+    const { items } = await this.client.listMachineActions(
+      {
+        filter: filter.and(filter.in("status", ["Pending", "InProgress"]), filter.eq("type", "LiveResponse")),
+      },
+      options,
+    );
+    let adopted = 0;
+    for (const action of items) {
+      const requestId = requestIdInComment(action.requestorComment);
+      const machineId = action.machineId?.toLowerCase();
+      if (requestId === undefined || machineId === undefined || this.tracker.isHeld(action.id)) continue;
+      this.tracker.adopt(action, machineId);
+      this.locks.adopt(machineId, action.id);
+      this.remember(requestId, machineId, action.id);
+      adopted += 1;
+    }
+    this.logger.info({ adopted, inUse: this.tracker.counts().inUse }, "live response sessions reconciled");
+    return { adopted };
   }
 
   async submit(
     input: { machineIds: string[]; commands: LiveResponseCommand[]; comment: string },
-    options: CallOptions = {},
+    options: SubmitOptions = {},
   ): Promise<SubmittedRequest[]> {
     const machineIds = checkMachineIds(input.machineIds);
     assertLiveResponseCommands(input.commands);
     const comment = assertComment(input.comment);
+    const waitMs = options.waitMs ?? 0;
+    if (!Number.isFinite(waitMs) || waitMs < 0) {
+      throw new InvalidInputError(
+        "waitMs",
+        `waitMs must be a finite number of milliseconds from 0; got ${waitMs}`,
+      );
+    }
+    const limits: WaitLimits = { deadline: performance.now() + waitMs, signal: options.signal };
     const submitted: SubmittedRequest[] = [];
     for (const machineId of machineIds) {
-      submitted.push(await this.submitOne(machineId, input.commands, comment, options));
+      submitted.push(await this.submitOne(machineId, input.commands, comment, limits));
     }
     return submitted;
   }
@@ -124,8 +198,9 @@ export class LiveResponseService implements LiveResponseApi {
     machineId: string,
     commands: LiveResponseCommand[],
     comment: string,
-    options: CallOptions,
+    limits: WaitLimits,
   ): Promise<SubmittedRequest> {
+    const options = { signal: limits.signal };
     const requestId = newRequestId();
     const failed = (machine: Machine | undefined, error: unknown): SubmittedRequest => {
       this.requests.set(requestId, { machineId, actionId: undefined, error });
@@ -138,8 +213,13 @@ export class LiveResponseService implements LiveResponseApi {
         },
         "live response submit failed",
       );
-      return { requestId, machineId, machine, action: undefined, error, merged: false };
+      return { requestId, machineId, machine, action: undefined, error, merged: false, recovered: false };
     };
+    const aborted = () =>
+      DefenderNetworkError.from(options.signal?.reason, "runLiveResponse", {
+        dispatched: false,
+        aborted: true,
+      });
 
     let machine: Machine | undefined;
     try {
@@ -157,42 +237,79 @@ export class LiveResponseService implements LiveResponseApi {
 
     // The caller may stop this request before a device's submit is sent, never while it is under way:
     // an abandoned POST can leave an action on the device that nothing here remembers.
-    if (options.signal?.aborted) {
-      return failed(
-        machine,
-        DefenderNetworkError.from(options.signal.reason, "runLiveResponse", {
-          dispatched: false,
-          aborted: true,
-        }),
-      );
+    if (options.signal?.aborted) return failed(machine, aborted());
+
+    // The device first, then a session: a request waiting for its device holds no session meanwhile.
+    const device = await this.locks.acquire(machineId, limits);
+    if (device === "aborted") return failed(machine, aborted());
+    if (device === "timeout")
+      return failed(machine, new DeviceBusyError(machineId, this.locks.holderOf(machineId)));
+    const slot = await this.tracker.reserve(limits);
+    if (slot !== "granted") {
+      this.locks.release(machineId);
+      return failed(machine, slot === "aborted" ? aborted() : new SessionCapError(this.tracker.counts()));
     }
+
+    const tag = correlationTag(requestId);
     let action: MachineAction;
+    let recovered: boolean;
     try {
-      action = await this.client.runLiveResponse(machineId, {
-        commands,
-        comment: taggedComment(comment, requestId),
-      });
+      ({ action, recovered } = await this.reconciler.submit(
+        machineId,
+        { commands, comment: taggedComment(comment, requestId) },
+        tag,
+        options.signal,
+      ));
     } catch (error) {
+      this.tracker.unreserve();
+      this.locks.release(machineId);
       return failed(machine, error);
     }
-    const merged = !(action.requestorComment ?? "").includes(correlationTag(requestId));
-    const actionKey = action.id.toLowerCase();
-    this.requests.set(requestId, { machineId, actionId: action.id, error: undefined });
+    this.locks.bind(machineId, action.id);
+    this.tracker.hold(action, machineId);
+    // An action that is final already (or is another request's) does not hold this device.
+    if (!this.tracker.isHeld(action.id)) this.locks.releaseAction(machineId, action.id);
+    const merged = !(action.requestorComment ?? "").includes(tag);
+    this.remember(requestId, machineId, action.id);
+    this.logger.info(
+      { requestId, machineId, actionId: action.id, merged, recovered },
+      "live response action submitted",
+    );
+    return { requestId, machineId, machine, action, error: undefined, merged, recovered };
+  }
+
+  private remember(requestId: string, machineId: string, actionId: string): void {
+    this.requests.set(requestId, { machineId, actionId, error: undefined });
+    const actionKey = actionId.toLowerCase();
     if (!this.requestOfAction.has(actionKey)) this.requestOfAction.set(actionKey, requestId);
-    this.logger.info({ requestId, machineId, actionId: action.id, merged }, "live response action submitted");
-    return { requestId, machineId, machine, action, error: undefined, merged };
   }
 
   async waitForFinal(actionIds: string[], options: WaitOptions): Promise<MachineAction[]> {
-    return followActions(this.client, actionIds, this.followOptions(options));
+    return this.observed(await followActions(this.client, actionIds, this.followOptions(options)));
   }
 
   async follow(actions: readonly MachineAction[], options: WaitOptions): Promise<FollowedAction[]> {
-    return followKnownActions(this.client, actions, this.followOptions(options));
+    const followed = await followKnownActions(this.client, actions, this.followOptions(options));
+    this.observed(followed.map((f) => f.action));
+    return followed;
   }
 
+  /** Every poll round's states reach the session tracker, so a slot frees as soon as a poll sees it final. */
   private followOptions(options: WaitOptions): FollowOptions {
-    return { ...options, intervalMs: this.pollIntervalMs, logger: this.logger };
+    return {
+      ...options,
+      onProgress: (progress) => {
+        this.observed(progress.actions);
+        options.onProgress?.(progress);
+      },
+      intervalMs: this.pollIntervalMs,
+      logger: this.logger,
+    };
+  }
+
+  private observed<T extends readonly MachineAction[]>(actions: T): T {
+    for (const action of actions) this.tracker.observe(action);
+    return actions;
   }
 
   async getAction(
@@ -200,7 +317,9 @@ export class LiveResponseService implements LiveResponseApi {
     options: CallOptions = {},
   ): Promise<{ requestId: string | null; action: MachineAction }> {
     const { requestId, actionId } = this.resolve(id);
-    return { requestId, action: await this.client.getMachineAction(actionId, options) };
+    const action = await this.client.getMachineAction(actionId, options);
+    this.tracker.observe(action);
+    return { requestId, action };
   }
 
   async cancel(
@@ -211,18 +330,21 @@ export class LiveResponseService implements LiveResponseApi {
     const { requestId, actionId } = this.resolve(id);
     try {
       const action = await this.client.cancelMachineAction(actionId, comment, options);
+      this.tracker.observe(action);
       return { requestId, action, alreadyFinal: false };
     } catch (error) {
       // Defender answers 400 to a cancel of a final action; cancelling is idempotent, so read the
       // action to tell that case from a cancel refused for another reason.
       if (!(error instanceof DefenderApiError && error.status === 400)) throw error;
       const action = await this.client.getMachineAction(actionId, options);
+      this.tracker.observe(action);
       if (!isFinalActionStatus(action.status)) throw error;
       return { requestId, action, alreadyFinal: true };
     }
   }
 
   async commandResults(action: MachineAction, options: CallOptions = {}): Promise<CommandResultData[]> {
+    this.tracker.observe(action);
     return this.results.of(action, options);
   }
 

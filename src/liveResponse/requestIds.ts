@@ -22,3 +22,8 @@ export function correlationTag(requestId: string): string {
 export function taggedComment(comment: string, requestId: string): string {
   return `${comment} ${correlationTag(requestId)}`;
 }
+
+/** The request id in a comment we tagged, e.g. an action of ours found again after a restart. */
+export function requestIdInComment(comment: string | null | undefined): string | undefined {
+  return /\[mcp:(req_[0-9a-f]{12})\]/.exec(comment ?? "")?.[1];
+}

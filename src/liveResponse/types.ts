@@ -18,6 +18,8 @@ export interface SubmittedRequest {
   error: unknown;
   /** The API handed back an existing action instead of a new one (identical requests merge, reference §9.16). */
   merged: boolean;
+  /** The submit's answer was lost (reset, 5xx, bad body) and the action was found by its tag instead. */
+  recovered: boolean;
 }
 
 export interface WaitProgress {
@@ -84,15 +86,25 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+export interface SubmitOptions extends CallOptions {
+  /**
+   * Wall-clock milliseconds (never scaled) the whole submit may wait for busy devices and session
+   * slots; default 0: a device whose turn has not come fails at once.
+   */
+  waitMs?: number;
+}
+
 export interface LiveResponseApi {
   /**
-   * Submits one action per device, in order. Input mistakes (bad id, order rule, forbidden Args
+   * Submits one action per device, in order. A device busy with an action of this server, or a full
+   * session cap, waits its turn within `waitMs`, then fails its entry (DeviceBusyError, SessionCapError).
+   * Input mistakes (bad id, order rule, forbidden Args
    * characters) throw InvalidInputError before any API call; a device's API failure is returned in its
    * entry and does not stop the others.
    */
   submit(
     input: { machineIds: string[]; commands: LiveResponseCommand[]; comment: string },
-    options?: CallOptions,
+    options?: SubmitOptions,
   ): Promise<SubmittedRequest[]>;
   /** Follows actions until all are final, `waitMs` runs out or the signal aborts; returns their latest state. */
   waitForFinal(actionIds: string[], options: WaitOptions): Promise<MachineAction[]>;

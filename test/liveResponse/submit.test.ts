@@ -11,10 +11,11 @@ let service: LiveResponseService;
 
 beforeAll(async () => {
   sf = await startServiceFixture();
-  service = sf.service();
 });
 afterAll(async () => sf.close());
 beforeEach(() => {
+  // A service per test: the sessions and devices it holds would outlive the simulator's reset.
+  service = sf.service();
   sf.fx.t.sim.reset();
   sf.fx.t.sim.setFaults({});
 });
@@ -68,8 +69,8 @@ describe("submit", () => {
     expect(sf.calls().runliveresponse).toBe(2);
   });
 
-  it("puts the API's refusal in the entry: a second action on a busy (offline, queued) device", async () => {
-    const [first] = await service.submit({
+  it("puts the API's refusal in the entry: a second action on a device busy elsewhere", async () => {
+    const [first] = await sf.service().submit({
       machineIds: [DEVICES.offlineKiosk],
       commands: runScript,
       comment: "first",
@@ -81,7 +82,9 @@ describe("submit", () => {
     });
     expect(first!.action).toBeDefined();
     expect(second!.action).toBeUndefined();
+    expect(second!.error).toBeInstanceOf(DefenderApiError);
     expect((second!.error as DefenderApiError).code).toBe("ActiveRequestAlreadyExists");
+    expect(sf.calls().runliveresponse).toBe(2);
   });
 
   it("rejects a bad device id, a repeated device, an out-of-order list and forbidden Args with zero API calls", async () => {
@@ -135,10 +138,11 @@ describe("merged requests", () => {
   afterAll(async () => merging.close());
 
   it("marks an entry merged when the API hands back an action that lacks its tag", async () => {
-    const svc = merging.service();
+    // Two servers on one tenant: one server never sends a second request to a device it keeps busy.
+    const [svc, other] = [merging.service(), merging.service()];
     const commands = [{ type: "RunScript" as const, scriptName: "Long-Running.ps1" }];
     const [first] = await svc.submit({ machineIds: [DEVICES.appServer], commands, comment: "scan" });
-    const [second] = await svc.submit({ machineIds: [DEVICES.appServer], commands, comment: "scan" });
+    const [second] = await other.submit({ machineIds: [DEVICES.appServer], commands, comment: "scan" });
     expect(first!.merged).toBe(false);
     expect(second!.merged).toBe(true);
     expect(second!.action?.id).toBe(first!.action?.id);

@@ -12,10 +12,11 @@ let service: LiveResponseService;
 
 beforeAll(async () => {
   sf = await startServiceFixture();
-  service = sf.service();
 });
 afterAll(async () => sf.close());
 beforeEach(() => {
+  // A service per test: the sessions and devices it holds would outlive the simulator's reset.
+  service = sf.service();
   sf.fx.t.sim.reset();
   sf.fx.t.sim.setFaults({});
 });

@@ -894,7 +894,9 @@ describe("the five tools end to end (in-memory MCP client, real service, simulat
     });
 
     it("warns against a second submit when the first one's outcome is unknown", async () => {
-      h.fx.t.sim.setFaults({ resetRate: 1, afterProcessing: true, endpoints: ["runliveresponse"] });
+      // Every submit is cut off before Defender acts on it, so the action is never found by its tag
+      // (a submit cut off after Defender acted on it is found, and adopted).
+      h.fx.t.sim.setFaults({ resetRate: 1, endpoints: ["runliveresponse"] });
       const result = await run({
         machine_ids: [DEVICES.dc],
         commands: [{ type: "RunScript", script_name: SCRIPT }],
@@ -933,22 +935,23 @@ describe("identical requests", () => {
     // Defender merges only within seconds; a slower clock keeps the second submit inside that window.
     const h = await startToolHarness({ timeScale: 20, sim: { mergeIdenticalRequests: true } });
     try {
-      const submit = async () =>
-        structured<Actions>(
-          await h.call("run_live_response", {
-            machine_ids: [DEVICES.hr],
-            commands: [{ type: "RunScript", script_name: "Collect-EventLogs.ps1" }],
-            comment: "merge test",
-            wait_seconds: 0,
-          }),
-        ).actions[0]!;
-      const first = await submit();
-      const second = await submit();
+      // The running action comes from another client of the tenant: this server itself waits for
+      // a busy device instead of sending it a second request.
+      const first = await h.fx.client().runLiveResponse(DEVICES.hr, {
+        commands: [{ type: "RunScript", scriptName: "Collect-EventLogs.ps1" }],
+        comment: "merge test",
+      });
+      const second = structured<Actions>(
+        await h.call("run_live_response", {
+          machine_ids: [DEVICES.hr],
+          commands: [{ type: "RunScript", script_name: "Collect-EventLogs.ps1" }],
+          comment: "merge test",
+          wait_seconds: 0,
+        }),
+      ).actions[0]!;
       expect(second.error).toBeNull();
-      expect(second.action_id).toBe(first.action_id);
-      expect(second.request_id).not.toBe(first.request_id);
+      expect(second.action_id).toBe(first.id);
       expect(second.status_detail).toContain("existing identical action");
-      expect(first.status_detail).not.toContain("identical");
     } finally {
       await h.close();
     }

@@ -1,0 +1,93 @@
+import { DefenderApiError } from "../defender/errors.js";
+import type { HeldActionRefresher } from "./sessionTracker.js";
+import { WaitQueue, type WaitEnd, type WaitLimits } from "./waitQueue.js";
+
+/**
+ * The device was still busy with an action of this server when the caller's wait ran out; nothing
+ * was sent. It carries the API's own code for a busy device, so callers treat both alike.
+ */
+export class DeviceBusyError extends DefenderApiError {
+  /** The action the device is busy with; undefined while that action's submit is still under way. */
+  readonly busyActionId: string | undefined;
+  readonly machineId: string;
+
+  constructor(machineId: string, busyActionId: string | undefined) {
+    const detail = busyActionId
+      ? `device ${machineId} is busy with live response action ${busyActionId} of this server, which did not finish within the wait`
+      : `device ${machineId} is busy: another submit of this server to it is under way`;
+    super({ status: 400, code: "ActiveRequestAlreadyExists", detail, endpoint: "runLiveResponse" });
+    // Not the API's answer: this server refused before sending, and the message says so.
+    this.message = `${detail}; the request was not sent (one live response action per device at a time)`;
+    this.busyActionId = busyActionId;
+    this.machineId = machineId;
+  }
+}
+
+interface DeviceLock {
+  /** Undefined while the holder's submit is under way. */
+  actionId: string | undefined;
+  queue: WaitQueue;
+}
+
+/**
+ * One live response action per device inside this server: a request for a device that has an action
+ * of ours in flight waits its turn instead of drawing `ActiveRequestAlreadyExists` from the API. A
+ * lock is held from before the submit until the action is final.
+ */
+export class DeviceLocks {
+  private readonly locks = new Map<string, DeviceLock>();
+
+  constructor(private readonly refresher: HeldActionRefresher) {}
+
+  /** Waits for the device within `limits`; a caller that gets "granted" must end with `bind` or `release`. */
+  async acquire(machineId: string, limits: WaitLimits): Promise<WaitEnd> {
+    const key = machineId.toLowerCase();
+    if (this.take(key) === undefined) return "granted";
+    await this.refresher.refreshIfStale();
+    const lock = this.take(key);
+    if (lock === undefined) return "granted";
+    const done = this.refresher.whileWaiting();
+    try {
+      return await lock.queue.wait(limits);
+    } finally {
+      done();
+    }
+  }
+
+  /** The action the device is busy with, as far as this server knows. */
+  holderOf(machineId: string): string | undefined {
+    return this.locks.get(machineId.toLowerCase())?.actionId;
+  }
+
+  /** The holder's submit created `actionId`: the lock now lasts until that action is final. */
+  bind(machineId: string, actionId: string): void {
+    const lock = this.locks.get(machineId.toLowerCase());
+    if (lock) lock.actionId = actionId;
+  }
+
+  /** An action in flight found without a submit of this process (reconciliation on start). */
+  adopt(machineId: string, actionId: string): void {
+    if (this.take(machineId.toLowerCase()) === undefined) this.bind(machineId, actionId);
+  }
+
+  /** Hands the device to the next waiter, or frees it. */
+  release(machineId: string): void {
+    const key = machineId.toLowerCase();
+    const lock = this.locks.get(key);
+    if (lock === undefined) return;
+    lock.actionId = undefined;
+    if (!lock.queue.grantNext()) this.locks.delete(key);
+  }
+
+  /** An action seen final frees its device, if it is what holds it. */
+  releaseAction(machineId: string, actionId: string): void {
+    if (this.holderOf(machineId)?.toLowerCase() === actionId.toLowerCase()) this.release(machineId);
+  }
+
+  /** Takes the device when free (undefined); otherwise returns the lock that holds it. */
+  private take(key: string): DeviceLock | undefined {
+    const held = this.locks.get(key);
+    if (held === undefined) this.locks.set(key, { actionId: undefined, queue: new WaitQueue() });
+    return held;
+  }
+}

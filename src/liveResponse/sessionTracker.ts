@@ -1,0 +1,256 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { DefenderClient } from "../defender/defenderClient.js";
+import { DefenderApiError } from "../defender/errors.js";
+import { filter } from "../defender/odataQuery.js";
+import { isFinalActionStatus, type MachineAction } from "../defender/schemas.js";
+import type { Logger } from "../logger.js";
+import { WaitQueue, type WaitEnd, type WaitLimits } from "./waitQueue.js";
+
+export const DEFAULT_MAX_SESSIONS = 25;
+
+/** Ids per list call: 50 GUIDs keep the `$filter` well under any URL limit. */
+const IDS_PER_REFRESH = 50;
+
+export interface HeldSession {
+  actionId: string;
+  machineId: string;
+  status: string;
+}
+
+export interface SessionCounts {
+  /** Slots taken: actions in flight plus submits under way. */
+  inUse: number;
+  max: number;
+  held: HeldSession[];
+}
+
+/** What a caller waiting on something the tracker frees (a slot, a device) asks of it. */
+export interface HeldActionRefresher {
+  /** Reads the held actions again unless that was done within the refresh interval. */
+  refreshIfStale(): Promise<void>;
+  /** Keeps held actions refreshed in the background until the returned function is called. */
+  whileWaiting(): () => void;
+}
+
+/** Every session slot stayed taken for as long as the caller could wait. */
+export class SessionCapError extends Error {
+  override readonly name = "SessionCapError";
+  readonly code = "SESSION_CAP";
+  readonly inUse: number;
+  readonly max: number;
+  readonly held: HeldSession[];
+
+  constructor(counts: SessionCounts) {
+    const shown = counts.held.slice(0, 10).map((h) => `${h.actionId} (${h.status} on ${h.machineId})`);
+    const more = counts.held.length > shown.length ? ` and ${counts.held.length - shown.length} more` : "";
+    super(
+      `${counts.inUse} of ${counts.max} live response sessions are in use by this server, and none freed up within the wait; ` +
+        `held by actions ${shown.join(", ") || "being submitted"}${more}. The request was not sent: ` +
+        "wait for those actions to finish and submit again, or cancel actions queued on offline devices (Pending) to free their sessions",
+    );
+    this.inUse = counts.inUse;
+    this.max = counts.max;
+    this.held = counts.held;
+  }
+}
+
+export interface SessionTrackerOptions {
+  client: DefenderClient;
+  maxSessions?: number;
+  /** Least time between two refreshes of the held actions, already divided by the time scale. */
+  refreshIntervalMs: number;
+  logger: Logger;
+}
+
+/**
+ * The live response sessions this server has in flight. A slot is taken before a submit and held
+ * from submission until the action is seen final, whether or not a tool call still follows it: the
+ * API counts a session, an offline device's queued action included, until then. Any read of an action
+ * anywhere in the service reports here (`observe`); while someone waits for a slot or a device, the
+ * held actions are also read in the background, so slots free without a tool call.
+ */
+export class SessionTracker implements HeldActionRefresher {
+  readonly max: number;
+  private readonly client: DefenderClient;
+  private readonly logger: Logger;
+  private readonly refreshIntervalMs: number;
+  private readonly held = new Map<string, HeldSession>();
+  /** Slots given to submits under way, not yet known to have created an action. */
+  private reserved = 0;
+  private readonly queue = new WaitQueue();
+  private readonly finalListeners: Array<(session: HeldSession) => void> = [];
+  private waiting = 0;
+  private looping = false;
+  private refreshRun: Promise<void> | undefined;
+  private lastRefreshAt = -Infinity;
+
+  constructor(options: SessionTrackerOptions) {
+    const max = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new RangeError(`maxSessions must be a whole number from 1, got ${max}`);
+    }
+    this.max = max;
+    this.client = options.client;
+    this.logger = options.logger;
+    this.refreshIntervalMs = options.refreshIntervalMs;
+  }
+
+  counts(): SessionCounts {
+    return {
+      inUse: this.held.size + this.reserved,
+      max: this.max,
+      held: [...this.held.values()].map((h) => ({ ...h })),
+    };
+  }
+
+  /** Called with each held action that is seen final (or found gone), after its slot is freed. */
+  onFinal(listener: (session: HeldSession) => void): void {
+    this.finalListeners.push(listener);
+  }
+
+  /**
+   * Takes a slot for a submit about to be sent, in turn behind earlier callers, waiting within
+   * `limits`. A caller that gets "granted" must end with `hold` or `unreserve`.
+   */
+  async reserve(limits: WaitLimits): Promise<WaitEnd> {
+    if (this.takeFree()) return "granted";
+    await this.refreshIfStale();
+    if (this.takeFree()) return "granted";
+    const done = this.whileWaiting();
+    try {
+      return await this.queue.wait(limits);
+    } finally {
+      done();
+    }
+  }
+
+  /** A reserved slot now holds `action` (a merged action already held gives its slot back). */
+  hold(action: MachineAction, machineId: string): void {
+    this.reserved -= 1;
+    this.track(action, machineId);
+    this.admitWaiters();
+  }
+
+  /** A reserved slot's submit created no action. */
+  unreserve(): void {
+    this.reserved -= 1;
+    this.admitWaiters();
+  }
+
+  /** An action in flight found without a submit of this process (reconciliation on start). */
+  adopt(action: MachineAction, machineId: string): void {
+    this.track(action, machineId);
+  }
+
+  isHeld(actionId: string): boolean {
+    return this.held.has(actionId.toLowerCase());
+  }
+
+  /** Every action state read anywhere comes here; a final one frees its slot. */
+  observe(action: MachineAction): void {
+    const key = action.id.toLowerCase();
+    const session = this.held.get(key);
+    if (session === undefined) return;
+    if (isFinalActionStatus(action.status)) this.free(key);
+    else session.status = action.status;
+  }
+
+  whileWaiting(): () => void {
+    this.waiting += 1;
+    this.loop();
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.waiting -= 1;
+    };
+  }
+
+  refreshIfStale(): Promise<void> {
+    if (this.refreshRun) return this.refreshRun;
+    if (this.held.size === 0 || performance.now() - this.lastRefreshAt < this.refreshIntervalMs) {
+      return Promise.resolve();
+    }
+    this.refreshRun = this.refreshHeld().finally(() => {
+      this.lastRefreshAt = performance.now();
+      this.refreshRun = undefined;
+    });
+    return this.refreshRun;
+  }
+
+  private takeFree(): boolean {
+    if (this.queue.length > 0 || this.held.size + this.reserved >= this.max) return false;
+    this.reserved += 1;
+    return true;
+  }
+
+  private track(action: MachineAction, machineId: string): void {
+    const key = action.id.toLowerCase();
+    if (this.held.has(key) || isFinalActionStatus(action.status)) return;
+    this.held.set(key, { actionId: action.id, machineId, status: action.status });
+    // A caller may be waiting since before anything was held, when there was nothing to refresh.
+    if (this.waiting > 0) this.loop();
+  }
+
+  private free(key: string): void {
+    const session = this.held.get(key);
+    if (session === undefined) return;
+    this.held.delete(key);
+    this.admitWaiters();
+    for (const listener of this.finalListeners) listener(session);
+  }
+
+  private admitWaiters(): void {
+    while (this.held.size + this.reserved < this.max && this.queue.grantNext()) this.reserved += 1;
+  }
+
+  /** Refreshes held actions, at most once per interval, while anyone waits and something is held. */
+  private loop(): void {
+    if (this.looping) return;
+    this.looping = true;
+    void (async () => {
+      try {
+        while (this.waiting > 0 && this.held.size > 0) {
+          const due = this.lastRefreshAt + this.refreshIntervalMs - performance.now();
+          if (due > 0) await sleep(due, undefined, { ref: false });
+          if (this.waiting === 0) break;
+          await this.refreshIfStale();
+        }
+      } finally {
+        this.looping = false;
+      }
+    })();
+  }
+
+  /**
+   * One list call per 50 held actions. An action the list leaves out is read on its own: a 404 means
+   * the API no longer knows it, so it holds no session and its slot is freed.
+   */
+  private async refreshHeld(): Promise<void> {
+    const ids = [...this.held.values()].map((h) => h.actionId);
+    for (let i = 0; i < ids.length; i += IDS_PER_REFRESH) {
+      const chunk = ids.slice(i, i + IDS_PER_REFRESH);
+      try {
+        const { items } = await this.client.listMachineActions({ filter: filter.in("id", chunk) });
+        for (const action of items) this.observe(action);
+        const listed = new Set(items.map((a) => a.id.toLowerCase()));
+        for (const id of chunk.filter((c) => !listed.has(c.toLowerCase()))) await this.readOne(id);
+      } catch (error) {
+        this.logger.warn(
+          { code: (error as { code?: unknown }).code, actions: chunk.length },
+          "refreshing held live response actions failed; their sessions stay held",
+        );
+      }
+    }
+  }
+
+  private async readOne(actionId: string): Promise<void> {
+    try {
+      this.observe(await this.client.getMachineAction(actionId));
+    } catch (error) {
+      if (!(error instanceof DefenderApiError && error.status === 404)) throw error;
+      this.logger.warn({ actionId }, "a held live response action no longer exists; freeing its session");
+      this.free(actionId.toLowerCase());
+    }
+  }
+}
