@@ -39,9 +39,14 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
       downloadDir: settings.MDE_DOWNLOAD_DIR,
       timeScale: settings.MDE_TIME_SCALE,
       pollIntervalSeconds: settings.MDE_POLL_INTERVAL_SECONDS,
+      maxSessions: settings.MDE_MAX_SESSIONS,
       blobCa: target.ca,
       logger,
     });
+    // A restart must neither forget this server's actions still in flight nor count them twice.
+    const { adopted } = await liveResponse.reconcile();
+    if (adopted > 0)
+      logger.info({ adopted }, "took back the sessions of this server's actions still in flight");
     logger.info(
       {
         apiBase: target.endpoints.apiBaseUrl,

@@ -103,6 +103,8 @@ export interface ActionView {
   action: MachineAction;
   machine?: Machine | undefined;
   merged?: boolean;
+  /** The submit's answer was lost, and the action was found by its correlation tag instead. */
+  recovered?: boolean;
   /** Why the latest poll of the action failed: its state is the last one read. */
   pollError?: unknown;
   /** A cancel found the action already final and changed nothing. */
@@ -135,7 +137,7 @@ export function actionEntry(
   });
   const details = [
     view.alreadyFinal ? alreadyFinalDetail(action) : null,
-    statusDetail(action, view.machine, view.merged ?? false),
+    statusDetail(action, view.machine, view.merged ?? false, view.recovered ?? false),
     pollProblem ? pollProblemDetail(pollProblem) : null,
   ].filter((d): d is string => d !== null);
   const entry: ActionEntry = {

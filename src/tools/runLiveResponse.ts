@@ -11,6 +11,7 @@ import { machineIdInput, strictFields, waitSecondsInput } from "./commonInputs.j
 import type { ToolContext, ToolDefinition } from "./toolDefinition.js";
 import { DEFAULT_TOOL_LIMITS } from "./toolDeps.js";
 import { describeError } from "./toolErrors.js";
+import { DeviceBusyError } from "../liveResponse/deviceLocks.js";
 
 /** The schema's ceiling; the server's own limit (`maxDevicesPerCall`) is checked by the handler. */
 const MACHINE_IDS_MAX = 100;
@@ -126,6 +127,8 @@ function checkDeviceCount(machineIds: readonly string[], maxDevices: number): vo
 
 /** The live response action a busy device is running, so the error can name it; one read, best effort. */
 async function busyActionOf(ctx: ToolContext, request: SubmittedRequest): Promise<string | undefined> {
+  if (request.error instanceof DeviceBusyError && request.error.busyActionId)
+    return request.error.busyActionId;
   if (!(request.error instanceof DefenderApiError) || request.error.code !== "ActiveRequestAlreadyExists") {
     return undefined;
   }
@@ -173,7 +176,8 @@ export const runLiveResponseTool: ToolDefinition<typeof inputSchema, typeof outp
     checkDeviceCount(input.machine_ids, limits.maxDevicesPerCall);
     const submitted = await ctx.liveResponse.submit(
       { machineIds: input.machine_ids, commands: input.commands.map(toCommand), comment: input.comment },
-      { signal: ctx.signal },
+      // A busy device or a full session cap is waited for within the call's own deadline.
+      { signal: ctx.signal, waitMs: deadline.remainingMs() },
     );
     // From here on every created action is returned with its action_id, whatever else fails.
     const created = submitted.flatMap((s) => (s.action ? [s.action] : []));
@@ -194,6 +198,7 @@ export const runLiveResponseTool: ToolDefinition<typeof inputSchema, typeof outp
           action,
           machine: request.machine,
           merged: request.merged,
+          recovered: request.recovered,
           pollError,
         };
         return actionEntry(view, await resultsOf(ctx, action, deadline), paging, limits.defaultWaitSeconds);

@@ -18,8 +18,14 @@ export function statusDetail(
   action: MachineAction,
   machine: Machine | undefined,
   merged: boolean,
+  recovered = false,
 ): string | null {
   const parts: string[] = [];
+  if (recovered) {
+    parts.push(
+      "The answer to the submit was lost in transit; this server found the action by its correlation tag instead of sending it again.",
+    );
+  }
   if (merged) {
     parts.push(
       "Defender returned an existing identical action on this device instead of creating a new one (identical requests sent close together merge).",

@@ -9,6 +9,8 @@ import {
   type DefenderEndpoint,
 } from "../defender/errors.js";
 import { InvalidQueryError } from "../defender/odataQuery.js";
+import { SessionCapError } from "../liveResponse/sessionTracker.js";
+import { SubmitOutcomeUnknownError } from "../liveResponse/submitReconciler.js";
 
 /**
  * The one place where a failure becomes words for an agent: what went wrong and what to do next.
@@ -67,7 +69,7 @@ const UNKNOWN_SUBMIT: Omit<ErrorDescription, "code"> = {
   message:
     "the submit may have reached Defender before the connection failed, so the action may already exist on the device",
   next_step:
-    "do not send the same commands again at once: wait a minute, then call run_live_response once more; if Defender answers that the device is busy, the first submit went through and the error names its action: follow that one with get_action",
+    "do not send the same commands again at once: this server already looked for the action by its correlation tag; wait a minute, then call run_live_response once more — if the first submit went through, the device is busy and the error names its action: follow that one with get_action",
 };
 
 /** The API's own message, without the client's "<endpoint> failed with HTTP <status> <code>: " prefix. */
@@ -239,6 +241,17 @@ export function describeError(error: unknown, context: ErrorContext = {}): Error
     };
   }
   if (error instanceof AuthenticationError) return describeAuthError(error);
+  if (error instanceof SessionCapError) {
+    return {
+      code: error.code,
+      message: error.message,
+      next_step:
+        "wait for the listed actions to finish (get_action) and call run_live_response again, or cancel actions queued on offline devices with cancel_action to free their sessions",
+    };
+  }
+  if (error instanceof SubmitOutcomeUnknownError) {
+    return { code: error.code, message: error.message, next_step: UNKNOWN_SUBMIT.next_step };
+  }
   if (context.submit) return { code: "INTERNAL_ERROR", ...UNKNOWN_SUBMIT };
   return {
     code: "INTERNAL_ERROR",

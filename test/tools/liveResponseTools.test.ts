@@ -893,6 +893,22 @@ describe("the five tools end to end (in-memory MCP client, real service, simulat
       expect(textOf(result)).toContain("temporary problem (HTTP 503)");
     });
 
+    it("recovers a submit whose answer was lost: the action is found by its tag, not sent twice", async () => {
+      h.fx.t.sim.setFaults({ resetRate: 1, afterProcessing: true, endpoints: ["runliveresponse"] });
+      const result = await run({
+        machine_ids: [DEVICES.hr],
+        commands: [{ type: "RunScript", script_name: SCRIPT }],
+        wait_seconds: 0,
+      });
+      h.fx.t.sim.setFaults({});
+      expect(result.isError).toBeFalsy();
+      const [entry] = structured<Actions>(result).actions;
+      expect(entry!.action_id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(entry!.status_detail).toContain("found the action by its correlation tag");
+      expect(h.fx.t.sim.stats().submitsAccepted).toBe(1);
+      expect(h.fx.t.sim.stats().duplicateSubmissions).toBe(0);
+    });
+
     it("warns against a second submit when the first one's outcome is unknown", async () => {
       // Every submit is cut off before Defender acts on it, so the action is never found by its tag
       // (a submit cut off after Defender acted on it is found, and adopted).
@@ -905,8 +921,10 @@ describe("the five tools end to end (in-memory MCP client, real service, simulat
       expect(result.isError).toBe(true);
       const [entry] = structured<Actions>(result).actions;
       expect(entry!.status).toBe("NotSubmitted");
-      expect(entry!.error!.message).toContain("the action may already exist on the device");
+      expect(entry!.error!.code).toBe("SUBMIT_OUTCOME_UNKNOWN");
+      expect(entry!.error!.message).toContain("may have reached Defender");
       expect(entry!.error!.next_step).toContain("do not send the same commands again at once");
+      expect(entry!.error!.next_step).toContain("already looked for the action by its correlation tag");
     });
   });
 

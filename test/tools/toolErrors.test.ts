@@ -8,6 +8,7 @@ import {
   type DefenderEndpoint,
 } from "../../src/defender/errors.js";
 import { InvalidQueryError } from "../../src/defender/odataQuery.js";
+import { SessionCapError } from "../../src/liveResponse/sessionTracker.js";
 import { describeError, toToolError } from "../../src/tools/toolErrors.js";
 
 function apiError(
@@ -35,6 +36,19 @@ function textOf(error: unknown, context = {}): string {
 }
 
 describe("toToolError", () => {
+  it("explains a full session cap: who holds the sessions and how to free them", () => {
+    const error = new SessionCapError({
+      inUse: 2,
+      max: 2,
+      held: [{ actionId: "a1", machineId: "m1", status: "Pending" }],
+    });
+    const described = describeError(error, { submit: true });
+    expect(described.code).toBe("SESSION_CAP");
+    expect(described.message).toContain("2 of 2 live response sessions");
+    expect(described.message).toContain("a1");
+    expect(described.next_step).toContain("cancel actions queued on offline devices");
+  });
+
   it("names the field of an input mistake and says nothing was sent", () => {
     const text = textOf(
       new InvalidInputError("commands", "commands must be ordered PutFile, then RunScript, then GetFile"),
