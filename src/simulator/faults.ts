@@ -2,7 +2,7 @@ import { z } from "zod";
 import { scaleMs } from "../config/time.js";
 import { ENDPOINT_NAMES, type EndpointName } from "./endpoints.js";
 import type { SimClock } from "./simClock.js";
-import { mulberry32 } from "./mulberry32.js";
+import { seededUnitRandom } from "./mulberry32.js";
 
 /**
  * Fault injection: the failures a client must survive without breaking its promises (no duplicate
@@ -103,10 +103,4 @@ export class FaultInjector {
   private draw(probability: number): boolean {
     return probability > 0 && this.random() < probability;
   }
-}
-
-/** Repeatable fault sequences: uniform in [0, 1) from a seed. */
-function seededUnitRandom(seed: number): () => number {
-  const next = mulberry32(seed);
-  return () => next() / 4294967296;
 }

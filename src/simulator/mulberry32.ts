@@ -12,3 +12,9 @@ export function mulberry32(seed: number): () => number {
     return (t ^ (t >>> 14)) >>> 0;
   };
 }
+
+/** Uniform numbers in [0, 1) from a seed: repeatable fault sequences and replayable random tests. */
+export function seededUnitRandom(seed: number): () => number {
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
+}
