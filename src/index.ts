@@ -11,3 +11,7 @@ export { ManagedIdentityTokenProvider } from "./auth/managedIdentityTokenProvide
 export { AuthenticationError } from "./auth/errors.js";
 export { CLOUDS, resolveCloudEndpoints, type CloudName, type CloudEndpoints } from "./auth/clouds.js";
 export { readSettings, ConfigError, type Settings } from "./config/settings.js";
+export { loadConfig } from "./config/loadConfig.js";
+export { createMcpServer } from "./server/createMcpServer.js";
+export { createRuntime, type Runtime } from "./server/runtime.js";
+export { runStdioServer } from "./server/stdio.js";

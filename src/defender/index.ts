@@ -48,3 +48,11 @@ export type {
   MachineActionCommand,
   RunScriptResult,
 } from "./schemas.js";
+export {
+  ApiLimiters,
+  ApiLimitSettingsSchema,
+  DEFAULT_API_LIMITS,
+  resolveApiLimits,
+  type ApiLimitSettings,
+  type ApiLimitersSnapshot,
+} from "./limits/apiLimiters.js";
