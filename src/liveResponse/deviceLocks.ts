@@ -59,6 +59,13 @@ export class DeviceLocks {
     return this.locks.get(machineId.toLowerCase())?.actionId;
   }
 
+  /** Where the caller waiting with `ticket` stands in the device's line: [position from 1, line length]. */
+  placeOf(machineId: string, ticket: object): [number, number] | undefined {
+    const queue = this.locks.get(machineId.toLowerCase())?.queue;
+    const position = queue?.positionOf(ticket);
+    return queue === undefined || position === undefined ? undefined : [position, queue.length];
+  }
+
   /** The holder's submit created `actionId`: the lock now lasts until that action is final. */
   bind(machineId: string, actionId: string): void {
     const lock = this.locks.get(machineId.toLowerCase());

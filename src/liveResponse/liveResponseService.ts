@@ -65,6 +65,56 @@ interface RequestRecord {
   machineId: string;
   actionId: string | undefined;
   error: unknown;
+  /** Present when the request was queued (see SubmitOptions.queue). */
+  line?: QueueLine | undefined;
+}
+
+/** A queued request's place: what it waits for, how to withdraw it, and its outcome once known. */
+interface QueueLine {
+  /** Names the request in the device's and the sessions' wait queues. */
+  ticket: object;
+  machine: Machine | undefined;
+  waitingFor: "session" | "device";
+  withdraw: AbortController;
+  outcome: Promise<SubmittedRequest> | undefined;
+  settled: SubmittedRequest | undefined;
+  /** It stands in a wait queue now (not between queues, re-reading the held actions). */
+  standing: boolean;
+  /** Its turn came: the submit is under way and can no longer be withdrawn. */
+  sending?: boolean;
+  withdrawn?: boolean;
+  /** Called when it takes its place in a queue, its submit starts, or it ends. */
+  wake?: (() => void) | undefined;
+}
+
+interface PendingSubmit {
+  requestId: string;
+  machineId: string;
+  machine: Machine | undefined;
+  commands: LiveResponseCommand[];
+  comment: string;
+}
+
+/** The promise's value if it settles within `ms` and before the signal aborts; undefined otherwise. */
+async function settledWithin<T>(
+  promise: Promise<T>,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<T | undefined> {
+  if (signal?.aborted) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stop = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, ms), undefined);
+    onAbort = () => resolve(undefined);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, stop]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
 }
 
 function positive(value: number, name: string): number {
@@ -189,7 +239,9 @@ export class LiveResponseService implements LiveResponseApi {
     const limits: WaitLimits = { deadline: performance.now() + waitMs, signal: options.signal };
     const submitted: SubmittedRequest[] = [];
     for (const machineId of machineIds) {
-      submitted.push(await this.submitOne(machineId, input.commands, comment, limits));
+      submitted.push(
+        await this.submitOne(machineId, input.commands, comment, limits, options.queue ?? false),
+      );
     }
     return submitted;
   }
@@ -199,55 +251,156 @@ export class LiveResponseService implements LiveResponseApi {
     commands: LiveResponseCommand[],
     comment: string,
     limits: WaitLimits,
+    queue: boolean,
   ): Promise<SubmittedRequest> {
-    const options = { signal: limits.signal };
     const requestId = newRequestId();
-    const failed = (machine: Machine | undefined, error: unknown): SubmittedRequest => {
-      this.requests.set(requestId, { machineId, actionId: undefined, error });
-      this.logger.warn(
-        {
-          requestId,
-          machineId,
-          code: (error as { code?: unknown }).code,
-          outcome: submitOutcome(error),
-        },
-        "live response submit failed",
-      );
-      return { requestId, machineId, machine, action: undefined, error, merged: false, recovered: false };
-    };
-    const aborted = () =>
-      DefenderNetworkError.from(options.signal?.reason, "runLiveResponse", {
-        dispatched: false,
-        aborted: true,
-      });
-
+    const signal = limits.signal;
     let machine: Machine | undefined;
     try {
-      machine = await this.client.getMachine(machineId, options);
+      machine = await this.client.getMachine(machineId, { signal });
     } catch (error) {
       // An unknown device would only spend a submit from the 10-per-minute budget on the same 404.
-      if ((error instanceof DefenderApiError && error.status === 404) || options.signal?.aborted) {
-        return failed(undefined, error);
+      if ((error instanceof DefenderApiError && error.status === 404) || signal?.aborted) {
+        return this.failed({ requestId, machineId, machine: undefined }, error);
       }
       this.logger.debug(
         { machineId, code: (error as { code?: unknown }).code },
         "device not read; submitting anyway",
       );
     }
+    const request = { requestId, machineId, machine, commands, comment };
+    if (!queue) return this.admitAndSend(request, limits, signal);
+    return this.submitQueueing(request, limits);
+  }
 
+  /**
+   * Waits for the device's turn and a slot with no end, in the background; the call gets the outcome
+   * if it comes within its wait, else the request as queued. An abort before then withdraws it.
+   */
+  private async submitQueueing(request: PendingSubmit, limits: WaitLimits): Promise<SubmittedRequest> {
+    const line: QueueLine = {
+      ticket: {},
+      machine: request.machine,
+      waitingFor: "device",
+      withdraw: new AbortController(),
+      outcome: undefined,
+      settled: undefined,
+      standing: false,
+    };
+    const wake = () => line.wake?.();
+    this.requests.set(request.requestId, {
+      machineId: request.machineId,
+      actionId: undefined,
+      error: undefined,
+      line,
+    });
+    const outcome = this.admitAndSend(
+      request,
+      {
+        deadline: Infinity,
+        signal: line.withdraw.signal,
+        ticket: line.ticket,
+        onQueued: () => {
+          line.standing = true;
+          wake();
+        },
+      },
+      undefined,
+      line,
+    );
+    line.outcome = outcome;
+    void outcome.then((result) => {
+      line.settled = result;
+      wake();
+    });
+    const early = await settledWithin(outcome, limits.deadline - performance.now(), limits.signal);
+    if (early !== undefined) return early;
+    if (limits.signal?.aborted) {
+      line.withdraw.abort(limits.signal.reason);
+      return outcome;
+    }
+    // Out of time: the call returns the request queued once it stands in a line; a submit under way
+    // is seen through, as without a queue.
+    await new Promise<void>((resolve) => {
+      line.wake = resolve;
+      if (line.standing || line.sending || line.settled) resolve();
+    });
+    line.wake = undefined;
+    if (line.sending || line.settled) return outcome;
+    const { requestId, machineId } = request;
+    this.logger.info({ requestId, machineId, waitingFor: line.waitingFor }, "live response request queued");
+    return this.queuedEntry(request, line);
+  }
+
+  private queuedEntry(
+    request: Omit<PendingSubmit, "commands" | "comment">,
+    line: QueueLine,
+  ): SubmittedRequest {
+    const { requestId, machineId, machine } = request;
+    const place =
+      line.waitingFor === "device"
+        ? this.locks.placeOf(machineId, line.ticket)
+        : this.tracker.placeOf(line.ticket);
+    // Between two lines (its device came, a refresh decides on a slot) it is next; sending, it is past them.
+    const [position, of] = line.sending ? [0, 0] : (place ?? [1, 1]);
+    const estimateMs =
+      position === 0
+        ? 0
+        : this.tracker.estimateWaitMs(position, line.waitingFor === "device" ? 1 : this.tracker.max);
+    return {
+      requestId,
+      machineId,
+      machine,
+      action: undefined,
+      error: undefined,
+      merged: false,
+      recovered: false,
+      queued: {
+        position,
+        of,
+        waitingFor: line.waitingFor,
+        estimateSeconds: estimateMs === undefined ? null : Math.ceil(estimateMs / 1000),
+        ...(line.waitingFor === "device" ? { busyActionId: this.locks.holderOf(machineId) } : {}),
+      },
+    };
+  }
+
+  /** The device first, then a session: a request waiting for its device holds no session meanwhile. */
+  private async admitAndSend(
+    request: PendingSubmit,
+    limits: WaitLimits,
+    sendSignal: AbortSignal | undefined,
+    line?: QueueLine,
+  ): Promise<SubmittedRequest> {
+    const { requestId, machineId, machine, commands, comment } = request;
+    const stopped = () => {
+      if (line?.withdrawn) return this.withdrawnEntry(request);
+      return this.failed(
+        request,
+        DefenderNetworkError.from(limits.signal?.reason, "runLiveResponse", {
+          dispatched: false,
+          aborted: true,
+        }),
+      );
+    };
     // The caller may stop this request before a device's submit is sent, never while it is under way:
     // an abandoned POST can leave an action on the device that nothing here remembers.
-    if (options.signal?.aborted) return failed(machine, aborted());
-
-    // The device first, then a session: a request waiting for its device holds no session meanwhile.
+    if (limits.signal?.aborted) return stopped();
     const device = await this.locks.acquire(machineId, limits);
-    if (device === "aborted") return failed(machine, aborted());
+    if (device === "aborted") return stopped();
     if (device === "timeout")
-      return failed(machine, new DeviceBusyError(machineId, this.locks.holderOf(machineId)));
+      return this.failed(request, new DeviceBusyError(machineId, this.locks.holderOf(machineId)));
+    if (line) Object.assign(line, { waitingFor: "session", standing: false });
     const slot = await this.tracker.reserve(limits);
     if (slot !== "granted") {
       this.locks.release(machineId);
-      return failed(machine, slot === "aborted" ? aborted() : new SessionCapError(this.tracker.counts()));
+      return slot === "aborted"
+        ? stopped()
+        : this.failed(request, new SessionCapError(this.tracker.counts()));
+    }
+    if (line) {
+      line.sending = true;
+      line.wake?.();
     }
 
     const tag = correlationTag(requestId);
@@ -258,12 +411,12 @@ export class LiveResponseService implements LiveResponseApi {
         machineId,
         { commands, comment: taggedComment(comment, requestId) },
         tag,
-        options.signal,
+        sendSignal,
       ));
     } catch (error) {
       this.tracker.unreserve();
       this.locks.release(machineId);
-      return failed(machine, error);
+      return this.failed(request, error);
     }
     this.locks.bind(machineId, action.id);
     this.tracker.hold(action, machineId);
@@ -278,8 +431,80 @@ export class LiveResponseService implements LiveResponseApi {
     return { requestId, machineId, machine, action, error: undefined, merged, recovered };
   }
 
+  private failed(
+    request: Pick<PendingSubmit, "requestId" | "machineId" | "machine">,
+    error: unknown,
+  ): SubmittedRequest {
+    const { requestId, machineId, machine } = request;
+    this.requests.set(requestId, { ...this.requests.get(requestId), machineId, actionId: undefined, error });
+    this.logger.warn(
+      { requestId, machineId, code: (error as { code?: unknown }).code, outcome: submitOutcome(error) },
+      "live response submit failed",
+    );
+    return { requestId, machineId, machine, action: undefined, error, merged: false, recovered: false };
+  }
+
+  private withdrawnEntry(
+    request: Pick<PendingSubmit, "requestId" | "machineId" | "machine">,
+  ): SubmittedRequest {
+    const { requestId, machineId, machine } = request;
+    this.logger.info({ requestId, machineId }, "queued live response request withdrawn before submission");
+    return {
+      requestId,
+      machineId,
+      machine,
+      action: undefined,
+      error: undefined,
+      merged: false,
+      recovered: false,
+      withdrawn: true,
+    };
+  }
+
+  async queuedRequest(requestId: string, options: WaitOptions): Promise<SubmittedRequest | undefined> {
+    const line = this.requests.get(requestId)?.line;
+    if (line?.outcome === undefined) return undefined;
+    let result = line.settled ?? (await settledWithin(line.outcome, options.waitMs, options.signal));
+    if (result === undefined && line.sending) result = await line.outcome;
+    if (result === undefined) {
+      const record = this.requests.get(requestId)!;
+      return this.queuedEntry({ requestId, machineId: record.machineId, machine: line.machine }, line);
+    }
+    return result.action === undefined ? result : undefined;
+  }
+
+  async withdraw(requestId: string): Promise<SubmittedRequest | undefined> {
+    const line = this.requests.get(requestId)?.line;
+    if (line?.outcome === undefined) return undefined;
+    if (line.settled === undefined && !line.sending) {
+      line.withdrawn = true;
+      line.withdraw.abort(new Error("withdrawn by cancel_action"));
+    }
+    const result = await line.outcome;
+    return result.action === undefined ? result : undefined;
+  }
+
+  /** Every request still queued, with its place, in the order they were made. */
+  queue(): SubmittedRequest[] {
+    return [...this.requests.entries()].flatMap(([requestId, { machineId, line }]) =>
+      line && line.settled === undefined && !line.sending && !line.withdrawn
+        ? [this.queuedEntry({ requestId, machineId, machine: line.machine }, line)]
+        : [],
+    );
+  }
+
+  /** Withdraws every request still queued: none is submitted after the service is closed. */
+  close(): void {
+    for (const { line } of this.requests.values()) {
+      if (line && line.settled === undefined && !line.sending) {
+        line.withdrawn = true;
+        line.withdraw.abort(new Error("service closed"));
+      }
+    }
+  }
+
   private remember(requestId: string, machineId: string, actionId: string): void {
-    this.requests.set(requestId, { machineId, actionId, error: undefined });
+    this.requests.set(requestId, { ...this.requests.get(requestId), machineId, actionId, error: undefined });
     const actionKey = actionId.toLowerCase();
     if (!this.requestOfAction.has(actionKey)) this.requestOfAction.set(actionKey, requestId);
   }

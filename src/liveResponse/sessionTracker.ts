@@ -83,6 +83,10 @@ export class SessionTracker implements HeldActionRefresher {
   private looping = false;
   private refreshRun: Promise<void> | undefined;
   private lastRefreshAt = -Infinity;
+  /** When each held action started holding its slot, and how long freed ones held theirs on average. */
+  private readonly heldSince = new Map<string, number>();
+  private freedCount = 0;
+  private meanHoldMs = 0;
 
   constructor(options: SessionTrackerOptions) {
     const max = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
@@ -101,6 +105,21 @@ export class SessionTracker implements HeldActionRefresher {
       max: this.max,
       held: [...this.held.values()].map((h) => ({ ...h })),
     };
+  }
+
+  /** Where the caller waiting with `ticket` stands in the line for a slot: [position from 1, line length]. */
+  placeOf(ticket: object): [number, number] | undefined {
+    const position = this.queue.positionOf(ticket);
+    return position === undefined ? undefined : [position, this.queue.length];
+  }
+
+  /**
+   * Real milliseconds until the caller at `position` in a line for `slots` slots gets one, if actions
+   * keep holding slots as long as they have on average in this process; undefined before any was freed.
+   */
+  estimateWaitMs(position: number, slots: number): number | undefined {
+    if (this.freedCount === 0) return undefined;
+    return Math.ceil(position / slots) * this.meanHoldMs + this.refreshIntervalMs;
   }
 
   /** Called with each held action that is seen final (or found gone), after its slot is freed. */
@@ -188,6 +207,7 @@ export class SessionTracker implements HeldActionRefresher {
     const key = action.id.toLowerCase();
     if (this.held.has(key) || isFinalActionStatus(action.status)) return;
     this.held.set(key, { actionId: action.id, machineId, status: action.status });
+    this.heldSince.set(key, performance.now());
     // A caller may be waiting since before anything was held, when there was nothing to refresh.
     if (this.waiting > 0) this.loop();
   }
@@ -196,6 +216,12 @@ export class SessionTracker implements HeldActionRefresher {
     const session = this.held.get(key);
     if (session === undefined) return;
     this.held.delete(key);
+    const since = this.heldSince.get(key);
+    this.heldSince.delete(key);
+    if (since !== undefined) {
+      this.freedCount += 1;
+      this.meanHoldMs += (performance.now() - since - this.meanHoldMs) / this.freedCount;
+    }
     this.admitWaiters();
     for (const listener of this.finalListeners) listener(session);
   }

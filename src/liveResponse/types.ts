@@ -20,6 +20,24 @@ export interface SubmittedRequest {
   merged: boolean;
   /** The submit's answer was lost (reset, 5xx, bad body) and the action was found by its tag instead. */
   recovered: boolean;
+  /** Still waiting in this server's line (no action, no error yet): it is submitted when its turn comes. */
+  queued?: QueuePlace;
+  /** Withdrawn while queued: it was never submitted. */
+  withdrawn?: true;
+}
+
+/** Where a queued request stands. */
+export interface QueuePlace {
+  /** 1: next in line for what it waits for; 0: its turn came and the submit is under way. */
+  position: number;
+  /** How many wait in that line, this request included. */
+  of: number;
+  /** Its device's turn (another action of this server runs there), or a session slot (the cap is reached). */
+  waitingFor: "session" | "device";
+  /** Wall-clock seconds until its submit, estimated from how long this server's actions held their slots; null when nothing supports an estimate. */
+  estimateSeconds: number | null;
+  /** While it waits for its device: the action of this server running there (undefined while that one's submit is under way). */
+  busyActionId?: string | undefined;
 }
 
 export interface WaitProgress {
@@ -89,15 +107,22 @@ export interface CallOptions {
 export interface SubmitOptions extends CallOptions {
   /**
    * Wall-clock milliseconds (never scaled) the whole submit may wait for busy devices and session
-   * slots; default 0: a device whose turn has not come fails at once.
+   * slots; default 0: a device whose turn has not come fails at once (or is queued, see `queue`).
    */
   waitMs?: number;
+  /**
+   * A device whose turn has not come within `waitMs` keeps its place and is submitted in the background,
+   * for the life of the service, instead of failing: its entry comes back with `queued`. An abort
+   * before `waitMs` runs out still withdraws it.
+   */
+  queue?: boolean;
 }
 
 export interface LiveResponseApi {
   /**
    * Submits one action per device, in order. A device busy with an action of this server, or a full
-   * session cap, waits its turn within `waitMs`, then fails its entry (DeviceBusyError, SessionCapError).
+   * session cap, waits its turn within `waitMs`, then fails its entry (DeviceBusyError, SessionCapError)
+   * or, with `queue`, is returned queued.
    * Input mistakes (bad id, order rule, forbidden Args
    * characters) throw InvalidInputError before any API call; a device's API failure is returned in its
    * entry and does not stop the others.
@@ -113,6 +138,18 @@ export interface LiveResponseApi {
    * throws for a failed poll: an action keeps its last known state and carries the poll's failure.
    */
   follow(actions: readonly MachineAction[], options: WaitOptions): Promise<FollowedAction[]>;
+  /**
+   * A request queued by `submit` that has no action yet: waits up to `waitMs` for its submit, and returns
+   * its entry while it is still queued (with its current place), or once its submit failed or it was
+   * withdrawn. Undefined once it has an action (read it with getAction), or for any other id.
+   */
+  queuedRequest(requestId: string, options: WaitOptions): Promise<SubmittedRequest | undefined>;
+  /**
+   * Withdraws a request still queued, so it is never submitted, and returns its entry (`withdrawn`); a
+   * request whose queued submit failed comes back as it is. Undefined when the id names no queued
+   * request or its action exists (waiting for a submit under way): cancel the action instead.
+   */
+  withdraw(requestId: string): Promise<SubmittedRequest | undefined>;
   /** An action by MDE action id or by our request id. */
   getAction(id: string, options?: CallOptions): Promise<{ requestId: string | null; action: MachineAction }>;
   /**

@@ -1,12 +1,17 @@
-/** How long a caller may wait for its turn: a point on `performance.now()`'s clock, and its cancel. */
+/** How long a caller may wait for its turn: a point on `performance.now()`'s clock (Infinity: no end), and its cancel. */
 export interface WaitLimits {
   deadline: number;
   signal?: AbortSignal | undefined;
+  /** Names this caller in the line, so `positionOf` can tell where it stands. */
+  ticket?: object | undefined;
+  /** Called when the caller takes its place in the line (not when its turn came at once). */
+  onQueued?: (() => void) | undefined;
 }
 
 export type WaitEnd = "granted" | "timeout" | "aborted";
 
 interface Waiter {
+  ticket: object | undefined;
   settle(end: WaitEnd): void;
 }
 
@@ -22,6 +27,12 @@ export class WaitQueue {
     return this.waiters.length;
   }
 
+  /** Where the caller holding `ticket` stands (1: next), or undefined when it is not waiting here. */
+  positionOf(ticket: object): number | undefined {
+    const at = this.waiters.findIndex((w) => w.ticket === ticket);
+    return at === -1 ? undefined : at + 1;
+  }
+
   /** Resolves "granted" once `grantNext()` picks this caller; "timeout" or "aborted" otherwise. */
   wait(limits: WaitLimits): Promise<WaitEnd> {
     const { signal } = limits;
@@ -30,8 +41,9 @@ export class WaitQueue {
     if (remaining <= 0) return Promise.resolve("timeout");
     return new Promise<WaitEnd>((resolve) => {
       const waiter: Waiter = {
+        ticket: limits.ticket,
         settle: (end) => {
-          clearTimeout(timer);
+          if (timer !== undefined) clearTimeout(timer);
           signal?.removeEventListener("abort", onAbort);
           const at = this.waiters.indexOf(waiter);
           if (at >= 0) this.waiters.splice(at, 1);
@@ -39,9 +51,13 @@ export class WaitQueue {
         },
       };
       const onAbort = () => waiter.settle("aborted");
-      const timer = setTimeout(() => waiter.settle("timeout"), remaining);
+      // setTimeout cannot take Infinity (it would fire at once): a wait without end has no timer.
+      const timer = Number.isFinite(remaining)
+        ? setTimeout(() => waiter.settle("timeout"), remaining)
+        : undefined;
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.push(waiter);
+      limits.onQueued?.();
     });
   }
 

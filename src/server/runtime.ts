@@ -68,6 +68,8 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
       },
       simulated: target.simulated,
       close: async () => {
+        // Requests still queued here are withdrawn: nothing is submitted once the server stops.
+        liveResponse.close();
         await client.close();
         await target.close();
       },

@@ -1,9 +1,15 @@
 import { z } from "zod";
 import { isFinalActionStatus, type Machine, type MachineAction } from "../defender/schemas.js";
 import { cleanText } from "../liveResponse/cleanText.js";
-import type { CommandResultData, SubmittedRequest } from "../liveResponse/types.js";
+import type { CommandResultData, QueuePlace, SubmittedRequest } from "../liveResponse/types.js";
 import { pageOutput } from "./outputPage.js";
-import { alreadyFinalDetail, isInactive, pollProblemDetail, statusDetail } from "./statusDetail.js";
+import {
+  alreadyFinalDetail,
+  isInactive,
+  pollProblemDetail,
+  queuedDetail,
+  statusDetail,
+} from "./statusDetail.js";
 import { describeError, type ErrorDescription } from "./toolErrors.js";
 
 /** The action entry of the external interface (DESIGN.md), shared by run_live_response, get_action and cancel_action. */
@@ -160,17 +166,58 @@ export function actionEntry(
 /** A device whose submit failed: no action exists, and the error says what to do. */
 export function notSubmittedEntry(request: SubmittedRequest, error: ErrorDescription): ActionEntry {
   return {
+    ...notSubmittedShape(request),
+    status: "NotSubmitted",
+    status_detail: error.message,
+    next_step: error.next_step,
+    error,
+  };
+}
+
+/** The entry of a request that has no action: queued, withdrawn, or failed. */
+export function requestEntry(
+  request: SubmittedRequest,
+  error: ErrorDescription,
+  waitSeconds: number,
+): ActionEntry {
+  if (request.queued) return queuedEntry(request, request.queued, waitSeconds);
+  if (request.withdrawn) return withdrawnEntry(request);
+  return notSubmittedEntry(request, error);
+}
+
+/** A request waiting in this server's line: no action yet; get_action follows it by request_id. */
+function queuedEntry(request: SubmittedRequest, place: QueuePlace, waitSeconds: number): ActionEntry {
+  return {
+    ...notSubmittedShape(request),
+    status: "Queued",
+    status_detail: queuedDetail(place),
+    next_step: `call get_action with request_id "${request.requestId}" and wait_seconds ${waitSeconds}; or withdraw it with cancel_action`,
+  };
+}
+
+/** A queued request withdrawn by cancel_action: it was never submitted. */
+function withdrawnEntry(request: SubmittedRequest): ActionEntry {
+  return {
+    ...notSubmittedShape(request),
+    status: "Cancelled",
+    status_detail:
+      "Cancelled before submission: the request was withdrawn from this server's queue, and nothing was sent to the device.",
+    next_step: null,
+  };
+}
+
+function notSubmittedShape(
+  request: SubmittedRequest,
+): Omit<ActionEntry, "status" | "status_detail" | "next_step"> {
+  return {
     request_id: request.requestId,
     action_id: null,
     machine_id: request.machineId,
     computer_dns_name: request.machine?.computerDnsName ?? null,
-    status: "NotSubmitted",
-    status_detail: error.message,
     created_at: null,
     updated_at: null,
     commands: [],
-    next_step: error.next_step,
-    error,
+    error: null,
   };
 }
 

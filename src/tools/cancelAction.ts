@@ -1,11 +1,12 @@
 import { z } from "zod";
-import { ActionEntrySchema, actionEntry } from "./actionEntry.js";
+import { ActionEntrySchema, actionEntry, requestEntry } from "./actionEntry.js";
 import { actionReferenceOf, withReference } from "./actionReference.js";
 import { actionLines } from "./actionSummary.js";
 import { CallDeadline } from "./callDeadline.js";
 import { actionIdInput, requestIdInput, strictFields } from "./commonInputs.js";
 import { resultsOf } from "./followActions.js";
 import type { ToolDefinition } from "./toolDefinition.js";
+import { describeError } from "./toolErrors.js";
 
 /** Defender requires a comment on every cancel; this one is sent when the caller gives none. */
 export const DEFAULT_CANCEL_COMMENT = "Cancelled by mde-live-response-mcp at an agent's request";
@@ -37,7 +38,7 @@ export const cancelActionTool: ToolDefinition<typeof inputSchema, typeof outputS
   title: "Cancel a live response action",
   description: [
     "Cancels a live response action that is still Pending or InProgress, by action_id or request_id (give one of the two), optionally with a comment saying why.",
-    "When to use: to free a device that is busy with an action you no longer need (Defender runs one live response action per device at a time), or to release the session an action queued for an offline device is holding. This is the only way to stop an action: cancelling an MCP request to run_live_response or get_action does not. Work already done on the device is not undone, and a command that is running may still finish. Cancelling an action that is already final changes nothing and is not an error: the action comes back as it is, and status_detail says so.",
+    "When to use: to free a device that is busy with an action you no longer need (Defender runs one live response action per device at a time), or to release the session an action queued for an offline device is holding. This is the only way to stop an action: cancelling an MCP request to run_live_response or get_action does not. Work already done on the device is not undone, and a command that is running may still finish. A request run_live_response returned Queued is withdrawn by its request_id and never submitted (status Cancelled, action_id null). Cancelling an action that is already final changes nothing and is not an error: the action comes back as it is, and status_detail says so.",
     "Costs: one call from Defender's budget of 100 a minute and 1,500 an hour (one more read when the action was already final); frees one of the tenant's 25 live response sessions.",
     "Returns action: the entry with its new status (Cancelled), status_detail and the results of commands that completed before the cancel.",
   ].join("\n\n"),
@@ -55,6 +56,19 @@ export const cancelActionTool: ToolDefinition<typeof inputSchema, typeof outputS
     // A cancel takes no wait_seconds; fetching the results of commands done before it keeps to the default.
     const deadline = new CallDeadline(ctx.limits.defaultWaitSeconds);
     const ref = actionReferenceOf(input);
+    // A request still queued is withdrawn, never submitted; one whose submit failed comes back as it is.
+    const withdrawn = await ctx.liveResponse.withdraw(ref.id);
+    if (withdrawn) {
+      const entry = requestEntry(
+        withdrawn,
+        describeError(withdrawn.error, { submit: true }),
+        ctx.limits.defaultWaitSeconds,
+      );
+      return {
+        structured: { action: entry },
+        summary: ["cancel_action:", ...actionLines([entry])].join("\n"),
+      };
+    }
     const { requestId, action, alreadyFinal } = await withReference(ref, (id) =>
       ctx.liveResponse.cancel(id, input.comment ?? DEFAULT_CANCEL_COMMENT, { signal: ctx.signal }),
     );

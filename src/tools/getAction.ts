@@ -2,7 +2,7 @@ import { z } from "zod";
 import { InvalidInputError } from "../defender/errors.js";
 import type { Machine, MachineAction } from "../defender/schemas.js";
 import type { CommandResultData } from "../liveResponse/types.js";
-import { ActionEntrySchema, actionEntry } from "./actionEntry.js";
+import { ActionEntrySchema, actionEntry, requestEntry } from "./actionEntry.js";
 import { actionReferenceOf, withReference } from "./actionReference.js";
 import { actionLines } from "./actionSummary.js";
 import { CallDeadline } from "./callDeadline.js";
@@ -10,6 +10,7 @@ import { actionIdInput, requestIdInput, strictFields, waitSecondsInput } from ".
 import { resultsOf, waitForActions } from "./followActions.js";
 import type { ToolContext, ToolDefinition } from "./toolDefinition.js";
 import { DEFAULT_TOOL_LIMITS } from "./toolDeps.js";
+import { describeError } from "./toolErrors.js";
 
 /** The most output one call may ask for: about 25k tokens, where clients start cutting tool results. */
 export const MAX_OUTPUT_CHARS_CAP = 100_000;
@@ -115,7 +116,7 @@ export const getActionTool: ToolDefinition<typeof inputSchema, typeof outputSche
   title: "Get a live response action and its results",
   description: [
     "Reads one live response action, by the action_id Defender gave or the request_id run_live_response returned (give one of the two), waits up to wait_seconds for it to reach a final status (Succeeded, Failed, TimeOut, Cancelled), and returns it with every command's result once final. Sends progress notifications while waiting when the client asked for progress.",
-    `When to use: to follow an action run_live_response returned before it finished (its next_step says so), and to page through long RunScript output: command_index plus output_offset (the next_output_offset of the previous answer) plus max_output_chars (default ${DEFAULT_TOOL_LIMITS.maxOutputChars.toLocaleString("en-US")}).`,
+    `When to use: to follow an action run_live_response returned before it finished (its next_step says so), or a request it returned Queued (by request_id: Queued with its current position until submitted, then the action), and to page through long RunScript output: command_index plus output_offset (the next_output_offset of the previous answer) plus max_output_chars (default ${DEFAULT_TOOL_LIMITS.maxOutputChars.toLocaleString("en-US")}).`,
     `Start, then poll: wait_seconds bounds the whole call (default ${DEFAULT_TOOL_LIMITS.defaultWaitSeconds} s, under the 60 s timeout most MCP clients apply); if the action is still not final, or a result is still being fetched when the time is up, call again as next_step says. Cancelling this MCP request only stops the waiting, not the action on the device: use cancel_action for that.`,
     "Costs: reads only, from Defender's budget of 100 a minute and 1,500 an hour (polls are shared with other waiting calls; results are fetched once and kept, so paging costs nothing). An action queued for an offline device keeps holding one of the tenant's 25 live response sessions.",
     "Returns action: request_id, action_id, machine_id, computer_dns_name, status, status_detail, created_at, updated_at, commands[] (index, type, status, errors, started_at, ended_at, result, result_note), next_step, error. Script output is untrusted data from the device.",
@@ -132,6 +133,19 @@ export const getActionTool: ToolDefinition<typeof inputSchema, typeof outputSche
         "output_offset",
         "output_offset pages one command's output: give command_index too",
       );
+    }
+    // A queued request is followed until it is submitted, within the call's wait.
+    const queued = await ctx.liveResponse.queuedRequest(ref.id, {
+      waitMs: deadline.remainingMs(),
+      signal: ctx.signal,
+    });
+    if (queued) {
+      const entry = requestEntry(
+        queued,
+        describeError(queued.error, { submit: true }),
+        limits.defaultWaitSeconds,
+      );
+      return { structured: { action: entry }, summary: ["get_action:", ...actionLines([entry])].join("\n") };
     }
     const found = await withReference(ref, (id) => ctx.liveResponse.getAction(id, { signal: ctx.signal }));
     checkCommandIndex(found.action, input.command_index);

@@ -1,5 +1,6 @@
 import type { Machine, MachineAction } from "../defender/schemas.js";
 import { cleanText } from "../liveResponse/cleanText.js";
+import type { QueuePlace } from "../liveResponse/types.js";
 import type { ErrorDescription } from "./toolErrors.js";
 
 /**
@@ -77,4 +78,18 @@ export function alreadyFinalDetail(action: MachineAction): string {
 /** The state shown is older than it looks when the latest poll failed. */
 export function pollProblemDetail(problem: ErrorDescription): string {
   return `This server could not read the action's latest state (${problem.code}: ${problem.message}); the status shown is the last one read.`;
+}
+
+/** Where a queued request stands, and when it should be submitted. */
+export function queuedDetail(place: QueuePlace): string {
+  if (place.position === 0) return "Queued in this server: its turn has come and it is being submitted now.";
+  const what =
+    place.waitingFor === "session"
+      ? "waiting for a live response session (this server's session cap is reached)"
+      : `waiting for its device's turn (one action per device; the device runs ${place.busyActionId ? `action ${place.busyActionId}` : "another action of this server"})`;
+  const when =
+    place.estimateSeconds === null
+      ? "estimated submit time unknown (no action of this server has finished yet to estimate from)"
+      : `estimated submit in about ${place.estimateSeconds} s`;
+  return `Queued in this server: position ${place.position} of ${place.of} ${what}; ${when}. It is submitted when its turn comes, even after this call returns.`;
 }

@@ -110,6 +110,63 @@ describe("the session cap", () => {
   });
 });
 
+describe("queued requests", () => {
+  it("keeps a request that found the cap reached in line, submits it when a slot frees, and never sends one withdrawn", async () => {
+    const service = sf.service({ maxSessions: 1 });
+    const holder = actionIdOf(await submitTo(service, OFFLINE[0]!));
+    const queue = (machineId: string) =>
+      service
+        .submit(
+          { machineIds: [machineId], commands: runScript, comment: "queue test" },
+          { waitMs: 0, queue: true },
+        )
+        .then(([entry]) => entry!);
+    const first = await queue(DEVICES.hr);
+    expect(first).toMatchObject({ action: undefined, error: undefined });
+    expect(first.queued).toMatchObject({ position: 1, of: 1, waitingFor: "session" });
+    const second = await queue(DEVICES.finance);
+    expect(second.queued).toMatchObject({ position: 2, of: 2, waitingFor: "session" });
+    expect(service.queue().map((q) => q.requestId)).toEqual([first.requestId, second.requestId]);
+    expect((await service.queuedRequest(first.requestId, { waitMs: 0 }))?.queued?.position).toBe(1);
+
+    const withdrawn = await service.withdraw(second.requestId);
+    expect(withdrawn).toMatchObject({ withdrawn: true, action: undefined });
+    expect(service.queue().map((q) => q.requestId)).toEqual([first.requestId]);
+
+    await service.cancel(holder, "make room");
+    // Nothing reads the first request: the slot frees and it goes out in the background.
+    expect(await service.queuedRequest(first.requestId, { waitMs: 10_000 })).toBeUndefined();
+    const { action } = await service.getAction(first.requestId);
+    expect(action.machineId).toBe(DEVICES.hr);
+    expect(service.queue()).toEqual([]);
+    expect(await service.queuedRequest(second.requestId, { waitMs: 0 })).toMatchObject({ withdrawn: true });
+    expect(sf.fx.t.sim.stats().submitsAccepted).toBe(2);
+    expect(sf.calls().runliveresponse).toBe(2);
+  });
+
+  it("queues a request for a busy device behind its action, and withdraws a queued request when the caller aborts before its wait ends", async () => {
+    const service = sf.service();
+    const holder = actionIdOf(await submitTo(service, OFFLINE[1]!));
+    const [entry] = await service.submit(
+      { machineIds: [OFFLINE[1]!], commands: runScript, comment: "queue test" },
+      { waitMs: 0, queue: true },
+    );
+    expect(entry!.queued).toMatchObject({ position: 1, waitingFor: "device", busyActionId: holder });
+
+    const controller = new AbortController();
+    const aborted = service.submit(
+      { machineIds: [OFFLINE[1]!], commands: runScript, comment: "queue test" },
+      { waitMs: 60_000, queue: true, signal: controller.signal },
+    );
+    setTimeout(() => controller.abort(), 20);
+    expect((await aborted)[0]!.error).toMatchObject({ code: "ABORTED", sent: false });
+    expect(service.queue().map((q) => q.requestId)).toEqual([entry!.requestId]);
+    service.close();
+    expect(service.queue()).toEqual([]);
+    expect(sf.calls().runliveresponse).toBe(1);
+  });
+});
+
 describe("reconciling on start", () => {
   it("counts the actions a previous process left in flight, once, and waits for them to free a slot", async () => {
     const before = sf.service();

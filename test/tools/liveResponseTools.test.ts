@@ -435,7 +435,7 @@ describe("the five tools end to end (in-memory MCP client, real service, simulat
       });
     });
 
-    it("names the action a busy device is running", async () => {
+    it("queues a request for a busy device, naming the action it waits for; get_action follows it and cancel_action withdraws it", async () => {
       const [first] = structured<Actions>(
         await run({
           machine_ids: [DEVICES.offlineKiosk],
@@ -448,17 +448,33 @@ describe("the five tools end to end (in-memory MCP client, real service, simulat
         commands: [{ type: "RunScript", script_name: OTHER_SCRIPT }],
         wait_seconds: 0,
       });
-      expect(busy.isError).toBe(true);
+      expect(busy.isError).toBeFalsy();
       const [entry] = structured<Actions>(busy).actions;
-      expect(entry).toMatchObject({
-        status: "NotSubmitted",
-        action_id: null,
-        error: { code: "ActiveRequestAlreadyExists" },
-      });
-      expect(entry!.error!.next_step).toContain(
-        `get_action (action_id "${first!.action_id}") or cancel it with cancel_action`,
+      expect(entry).toMatchObject({ status: "Queued", action_id: null, error: null });
+      expect(entry!.request_id).toMatch(/^req_/);
+      expect(entry!.status_detail).toContain("position 1 of 1 waiting for its device's turn");
+      expect(entry!.status_detail).toContain(`action ${first!.action_id}`);
+      expect(entry!.next_step).toBe(
+        `call get_action with request_id "${entry!.request_id}" and wait_seconds 45; or withdraw it with cancel_action`,
       );
-      expect(summaryOf(busy)).toContain(`action_id "${first!.action_id}"`);
+
+      const still = structured<OneAction>(
+        await h.call("get_action", { request_id: entry!.request_id, wait_seconds: 0 }),
+      ).action;
+      expect(still).toMatchObject({ request_id: entry!.request_id, status: "Queued", action_id: null });
+
+      const withdrawn = structured<OneAction>(
+        await h.call("cancel_action", { request_id: entry!.request_id }),
+      ).action;
+      expect(withdrawn).toMatchObject({ status: "Cancelled", action_id: null, next_step: null });
+      expect(withdrawn.status_detail).toContain("Cancelled before submission");
+      await h.call("cancel_action", { action_id: first!.action_id });
+      // The device is free now; a withdrawn request never goes out.
+      const after = structured<OneAction>(
+        await h.call("get_action", { request_id: entry!.request_id, wait_seconds: 0 }),
+      ).action;
+      expect(after.status).toBe("Cancelled");
+      expect(h.calls().runliveresponse).toBe(1);
     });
 
     it("reports each device on its own: one unknown device does not stop the others", async () => {
@@ -947,6 +963,45 @@ function expectNoSecrets(
     expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{8,}\./);
   }
 }
+
+describe("requests that outlive the tool call", () => {
+  it("returns a request that found the session cap reached as Queued, follows it by request_id until it is submitted", async () => {
+    const h = await startToolHarness({ maxSessions: 1 });
+    try {
+      const run = (machineId: string) =>
+        h.call("run_live_response", {
+          machine_ids: [machineId],
+          commands: [{ type: "RunScript", script_name: SCRIPT }],
+          comment: "queue test",
+          wait_seconds: 0,
+        });
+      const [holder] = structured<Actions>(await run(DEVICES.offlineKiosk)).actions;
+      expect(holder!.status).toBe("Pending");
+      const [queued] = structured<Actions>(await run(DEVICES.hr)).actions;
+      expect(queued).toMatchObject({ status: "Queued", action_id: null, machine_id: DEVICES.hr });
+      expect(queued!.status_detail).toContain("position 1 of 1 waiting for a live response session");
+      expect(queued!.status_detail).toContain("estimated submit time unknown");
+      expect(queued!.next_step).toContain(`call get_action with request_id "${queued!.request_id}"`);
+
+      const still = structured<OneAction>(
+        await h.call("get_action", { request_id: queued!.request_id, wait_seconds: 0 }),
+      ).action;
+      expect(still).toMatchObject({ status: "Queued", action_id: null });
+      expect(h.calls().runliveresponse).toBe(1);
+
+      await h.call("cancel_action", { action_id: holder!.action_id });
+      const submitted = structured<OneAction>(
+        await h.call("get_action", { request_id: queued!.request_id, wait_seconds: 20 }),
+      ).action;
+      expect(submitted.action_id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(submitted).toMatchObject({ request_id: queued!.request_id, status: "Succeeded" });
+      expect(h.calls().runliveresponse).toBe(2);
+      expect(h.fx.t.sim.stats().maxActiveSessions).toBe(1);
+    } finally {
+      await h.close();
+    }
+  });
+});
 
 describe("identical requests", () => {
   it("says when Defender merged an identical request into the running action", async () => {

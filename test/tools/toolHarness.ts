@@ -42,6 +42,8 @@ export interface ToolHarnessOptions {
   /** For the simulator and the service alike; default TEST_TIME_SCALE. */
   timeScale?: number;
   limits?: Partial<ToolLimits>;
+  /** The service's session cap; default the service's. */
+  maxSessions?: number;
   /** The app whose credentials the server uses; default the scenario's first. */
   app?: { clientId: string; clientSecret: string };
 }
@@ -57,6 +59,7 @@ export async function startToolHarness(options: ToolHarnessOptions = {}): Promis
     timeScale,
     blobCa: fx.t.sim.caCertPem,
     logger: quietLogger,
+    ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
   });
   const server = new McpServer({ name: "tools-test", version: "0.0.0" });
   registerTools(server, {
@@ -87,6 +90,7 @@ export async function startToolHarness(options: ToolHarnessOptions = {}): Promis
     calls,
     totalCalls: () => Object.values(calls()).reduce((a, b) => a + b, 0),
     async close() {
+      liveResponse.close();
       await mcp.close();
       await server.close();
       await fx.close();
