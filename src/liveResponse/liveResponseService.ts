@@ -348,13 +348,7 @@ export class LiveResponseService implements LiveResponseApi {
         ? 0
         : this.tracker.estimateWaitMs(position, line.waitingFor === "device" ? 1 : this.tracker.max);
     return {
-      requestId,
-      machineId,
-      machine,
-      action: undefined,
-      error: undefined,
-      merged: false,
-      recovered: false,
+      ...withoutAction({ requestId, machineId, machine }),
       queued: {
         position,
         of,
@@ -441,7 +435,7 @@ export class LiveResponseService implements LiveResponseApi {
       { requestId, machineId, code: (error as { code?: unknown }).code, outcome: submitOutcome(error) },
       "live response submit failed",
     );
-    return { requestId, machineId, machine, action: undefined, error, merged: false, recovered: false };
+    return { ...withoutAction({ requestId, machineId, machine }), error };
   }
 
   private withdrawnEntry(
@@ -449,16 +443,7 @@ export class LiveResponseService implements LiveResponseApi {
   ): SubmittedRequest {
     const { requestId, machineId, machine } = request;
     this.logger.info({ requestId, machineId }, "queued live response request withdrawn before submission");
-    return {
-      requestId,
-      machineId,
-      machine,
-      action: undefined,
-      error: undefined,
-      merged: false,
-      recovered: false,
-      withdrawn: true,
-    };
+    return { ...withoutAction({ requestId, machineId, machine }), withdrawn: true };
   }
 
   async queuedRequest(requestId: string, options: WaitOptions): Promise<SubmittedRequest | undefined> {
@@ -596,4 +581,11 @@ export class LiveResponseService implements LiveResponseApi {
     const actionId = assertActionId(id, "action_id");
     return { requestId: this.requestOfAction.get(actionId.toLowerCase()) ?? null, actionId };
   }
+}
+
+/** A device's entry that has no action (queued, withdrawn, or failed): the fields every such entry shares. */
+function withoutAction(
+  request: Pick<SubmittedRequest, "requestId" | "machineId" | "machine">,
+): SubmittedRequest {
+  return { ...request, action: undefined, error: undefined, merged: false, recovered: false };
 }
