@@ -12,7 +12,7 @@ import { assertActionId, assertMachineId } from "../defender/ids.js";
 import { filter } from "../defender/odataQuery.js";
 import { isFinalActionStatus, type Machine, type MachineAction } from "../defender/schemas.js";
 import { createLogger, type Logger } from "../logger.js";
-import { followActions, followKnownActions, type FollowOptions } from "./actionWaiter.js";
+import { ActionPoller, followedAction, stateOrThrow } from "./actionPoller.js";
 import { CommandResults } from "./commandResults.js";
 import { DeviceBusyError, DeviceLocks } from "./deviceLocks.js";
 import {
@@ -41,8 +41,10 @@ export interface LiveResponseDeps {
   downloadDir: string;
   /** MDE_TIME_SCALE: divides the poll interval. */
   timeScale: number;
-  /** Seconds between polls of one action, real-world (default 5), divided by timeScale. */
+  /** Seconds between polls while a caller waits on an action, real-world (default 5), divided by timeScale. */
   pollIntervalSeconds?: number;
+  /** Seconds between polls while nobody waits, real-world (default 30), divided by timeScale. */
+  idlePollIntervalSeconds?: number;
   /** Extra CA for result blob downloads (the simulator's); default: system trust. */
   blobCa?: CaOption;
   /** Largest RunScript result JSON to download (default 64 MiB) and largest collected file (default 3 GiB, the API's GetFile limit). */
@@ -56,6 +58,11 @@ export interface LiveResponseDeps {
 }
 
 export const DEFAULT_POLL_INTERVAL_SECONDS = 5;
+export const DEFAULT_IDLE_POLL_INTERVAL_SECONDS = 30;
+/** Polling spends at most this share of each read limit; tool calls' own reads keep the rest. */
+export const POLLING_READ_SHARE = 0.5;
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
 export const DEFAULT_MAX_SCRIPT_RESULT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_FILE_BYTES = 3 * 1024 * 1024 * 1024;
 export const DEFAULT_LOOK_AGAIN_SECONDS = 2;
@@ -147,7 +154,7 @@ function checkMachineIds(machineIds: unknown): string[] {
 export class LiveResponseService implements LiveResponseApi {
   private readonly client: DefenderClient;
   private readonly logger: Logger;
-  private readonly pollIntervalMs: number;
+  private readonly poller: ActionPoller;
   private readonly results: CommandResults;
   private readonly tracker: SessionTracker;
   private readonly locks: DeviceLocks;
@@ -159,10 +166,23 @@ export class LiveResponseService implements LiveResponseApi {
   constructor(deps: LiveResponseDeps) {
     this.client = deps.client;
     this.logger = deps.logger ?? createLogger();
-    this.pollIntervalMs = scaleMs(
-      positive(deps.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS, "pollIntervalSeconds") * 1000,
-      deps.timeScale,
-    );
+    const seconds = (value: number | undefined, fallback: number, name: string) =>
+      scaleMs(positive(value ?? fallback, name) * 1000, deps.timeScale);
+    const limits = deps.client.limiters.settings;
+    this.poller = new ActionPoller({
+      client: deps.client,
+      intervalMs: seconds(deps.pollIntervalSeconds, DEFAULT_POLL_INTERVAL_SECONDS, "pollIntervalSeconds"),
+      idleIntervalMs: seconds(
+        deps.idlePollIntervalSeconds,
+        DEFAULT_IDLE_POLL_INTERVAL_SECONDS,
+        "idlePollIntervalSeconds",
+      ),
+      budgets: [
+        { calls: limits.readsPerMinute * POLLING_READ_SHARE, windowMs: scaleMs(MINUTE_MS, deps.timeScale) },
+        { calls: limits.readsPerHour * POLLING_READ_SHARE, windowMs: scaleMs(HOUR_MS, deps.timeScale) },
+      ],
+      logger: this.logger,
+    });
     this.results = new CommandResults({
       client: deps.client,
       downloadDir: deps.downloadDir,
@@ -174,12 +194,7 @@ export class LiveResponseService implements LiveResponseApi {
       maxFileBytes: positive(deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, "maxFileBytes"),
       logger: this.logger,
     });
-    this.tracker = new SessionTracker({
-      client: deps.client,
-      maxSessions: deps.maxSessions,
-      refreshIntervalMs: this.pollIntervalMs,
-      logger: this.logger,
-    });
+    this.tracker = new SessionTracker({ poller: this.poller, maxSessions: deps.maxSessions });
     this.locks = new DeviceLocks(this.tracker);
     this.tracker.onFinal(({ machineId, actionId }) => this.locks.releaseAction(machineId, actionId));
     this.reconciler = new SubmitReconciler({
@@ -414,6 +429,7 @@ export class LiveResponseService implements LiveResponseApi {
     }
     this.locks.bind(machineId, action.id);
     this.tracker.hold(action, machineId);
+    this.poller.observe(action);
     // An action that is final already (or is another request's) does not hold this device.
     if (!this.tracker.isHeld(action.id)) this.locks.releaseAction(machineId, action.id);
     const merged = !(action.requestorComment ?? "").includes(tag);
@@ -478,8 +494,9 @@ export class LiveResponseService implements LiveResponseApi {
     );
   }
 
-  /** Withdraws every request still queued: none is submitted after the service is closed. */
+  /** Withdraws every request still queued (none is submitted after the service is closed) and stops polling. */
   close(): void {
+    this.poller.close();
     for (const { line } of this.requests.values()) {
       if (line && line.settled === undefined && !line.sending) {
         line.withdrawn = true;
@@ -495,31 +512,18 @@ export class LiveResponseService implements LiveResponseApi {
   }
 
   async waitForFinal(actionIds: string[], options: WaitOptions): Promise<MachineAction[]> {
-    return this.observed(await followActions(this.client, actionIds, this.followOptions(options)));
+    const ids = actionIds.map((id, i) => assertActionId(id, `action_ids[${i}]`));
+    return (await this.poller.follow(ids, options)).map(stateOrThrow);
   }
 
   async follow(actions: readonly MachineAction[], options: WaitOptions): Promise<FollowedAction[]> {
-    const followed = await followKnownActions(this.client, actions, this.followOptions(options));
-    this.observed(followed.map((f) => f.action));
-    return followed;
-  }
-
-  /** Every poll round's states reach the session tracker, so a slot frees as soon as a poll sees it final. */
-  private followOptions(options: WaitOptions): FollowOptions {
-    return {
-      ...options,
-      onProgress: (progress) => {
-        this.observed(progress.actions);
-        options.onProgress?.(progress);
-      },
-      intervalMs: this.pollIntervalMs,
-      logger: this.logger,
-    };
-  }
-
-  private observed<T extends readonly MachineAction[]>(actions: T): T {
-    for (const action of actions) this.tracker.observe(action);
-    return actions;
+    const outcomes = await this.poller.follow(actions, options);
+    return actions.map((action) =>
+      followedAction(
+        action,
+        outcomes.find((o) => o.id.toLowerCase() === action.id.toLowerCase()),
+      ),
+    );
   }
 
   async getAction(
@@ -527,8 +531,11 @@ export class LiveResponseService implements LiveResponseApi {
     options: CallOptions = {},
   ): Promise<{ requestId: string | null; action: MachineAction }> {
     const { requestId, actionId } = this.resolve(id);
+    // The shared poller's state when fresh (or final) costs no read.
+    const cached = this.poller.cached(actionId);
+    if (cached !== undefined) return { requestId, action: cached };
     const action = await this.client.getMachineAction(actionId, options);
-    this.tracker.observe(action);
+    this.poller.observe(action);
     return { requestId, action };
   }
 
@@ -540,21 +547,21 @@ export class LiveResponseService implements LiveResponseApi {
     const { requestId, actionId } = this.resolve(id);
     try {
       const action = await this.client.cancelMachineAction(actionId, comment, options);
-      this.tracker.observe(action);
+      this.poller.observe(action);
       return { requestId, action, alreadyFinal: false };
     } catch (error) {
       // Defender answers 400 to a cancel of a final action; cancelling is idempotent, so read the
       // action to tell that case from a cancel refused for another reason.
       if (!(error instanceof DefenderApiError && error.status === 400)) throw error;
       const action = await this.client.getMachineAction(actionId, options);
-      this.tracker.observe(action);
+      this.poller.observe(action);
       if (!isFinalActionStatus(action.status)) throw error;
       return { requestId, action, alreadyFinal: true };
     }
   }
 
   async commandResults(action: MachineAction, options: CallOptions = {}): Promise<CommandResultData[]> {
-    this.tracker.observe(action);
+    if (isFinalActionStatus(action.status)) this.poller.observe(action);
     return this.results.of(action, options);
   }
 

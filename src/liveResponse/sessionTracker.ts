@@ -1,15 +1,8 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import type { DefenderClient } from "../defender/defenderClient.js";
-import { DefenderApiError } from "../defender/errors.js";
-import { filter } from "../defender/odataQuery.js";
 import { isFinalActionStatus, type MachineAction } from "../defender/schemas.js";
-import type { Logger } from "../logger.js";
+import type { ActionPoller } from "./actionPoller.js";
 import { WaitQueue, type WaitEnd, type WaitLimits } from "./waitQueue.js";
 
 export const DEFAULT_MAX_SESSIONS = 25;
-
-/** Ids per list call: 50 GUIDs keep the `$filter` well under any URL limit. */
-const IDS_PER_REFRESH = 50;
 
 export interface HeldSession {
   actionId: string;
@@ -55,34 +48,26 @@ export class SessionCapError extends Error {
 }
 
 export interface SessionTrackerOptions {
-  client: DefenderClient;
+  /** Reads the held actions until final; every state it reads comes back here. */
+  poller: ActionPoller;
   maxSessions?: number;
-  /** Least time between two refreshes of the held actions, already divided by the time scale. */
-  refreshIntervalMs: number;
-  logger: Logger;
 }
 
 /**
  * The live response sessions this server has in flight. A slot is taken before a submit and held
  * from submission until the action is seen final, whether or not a tool call still follows it: the
- * API counts a session, an offline device's queued action included, until then. Any read of an action
- * anywhere in the service reports here (`observe`); while someone waits for a slot or a device, the
- * held actions are also read in the background, so slots free without a tool call.
+ * API counts a session, an offline device's queued action included, until then. The shared poller
+ * reads every held action until it is final, faster while someone waits for a slot or a device, and
+ * every state read anywhere reaches `observe`, so slots free without a tool call.
  */
 export class SessionTracker implements HeldActionRefresher {
   readonly max: number;
-  private readonly client: DefenderClient;
-  private readonly logger: Logger;
-  private readonly refreshIntervalMs: number;
+  private readonly poller: ActionPoller;
   private readonly held = new Map<string, HeldSession>();
   /** Slots given to submits under way, not yet known to have created an action. */
   private reserved = 0;
   private readonly queue = new WaitQueue();
   private readonly finalListeners: Array<(session: HeldSession) => void> = [];
-  private waiting = 0;
-  private looping = false;
-  private refreshRun: Promise<void> | undefined;
-  private lastRefreshAt = -Infinity;
   /** When each held action started holding its slot, and how long freed ones held theirs on average. */
   private readonly heldSince = new Map<string, number>();
   private freedCount = 0;
@@ -94,9 +79,9 @@ export class SessionTracker implements HeldActionRefresher {
       throw new RangeError(`maxSessions must be a whole number from 1, got ${max}`);
     }
     this.max = max;
-    this.client = options.client;
-    this.logger = options.logger;
-    this.refreshIntervalMs = options.refreshIntervalMs;
+    this.poller = options.poller;
+    this.poller.onUpdate((action) => this.observe(action));
+    this.poller.onGone((actionId) => this.free(actionId.toLowerCase()));
   }
 
   counts(): SessionCounts {
@@ -119,7 +104,7 @@ export class SessionTracker implements HeldActionRefresher {
    */
   estimateWaitMs(position: number, slots: number): number | undefined {
     if (this.freedCount === 0) return undefined;
-    return Math.ceil(position / slots) * this.meanHoldMs + this.refreshIntervalMs;
+    return Math.ceil(position / slots) * this.meanHoldMs + this.poller.intervalMs;
   }
 
   /** Called with each held action that is seen final (or found gone), after its slot is freed. */
@@ -175,26 +160,11 @@ export class SessionTracker implements HeldActionRefresher {
   }
 
   whileWaiting(): () => void {
-    this.waiting += 1;
-    this.loop();
-    let ended = false;
-    return () => {
-      if (ended) return;
-      ended = true;
-      this.waiting -= 1;
-    };
+    return this.poller.whileWaiting();
   }
 
   refreshIfStale(): Promise<void> {
-    if (this.refreshRun) return this.refreshRun;
-    if (this.held.size === 0 || performance.now() - this.lastRefreshAt < this.refreshIntervalMs) {
-      return Promise.resolve();
-    }
-    this.refreshRun = this.refreshHeld().finally(() => {
-      this.lastRefreshAt = performance.now();
-      this.refreshRun = undefined;
-    });
-    return this.refreshRun;
+    return this.poller.refreshIfStale();
   }
 
   private takeFree(): boolean {
@@ -208,8 +178,7 @@ export class SessionTracker implements HeldActionRefresher {
     if (this.held.has(key) || isFinalActionStatus(action.status)) return;
     this.held.set(key, { actionId: action.id, machineId, status: action.status });
     this.heldSince.set(key, performance.now());
-    // A caller may be waiting since before anything was held, when there was nothing to refresh.
-    if (this.waiting > 0) this.loop();
+    this.poller.hold(action);
   }
 
   private free(key: string): void {
@@ -228,55 +197,5 @@ export class SessionTracker implements HeldActionRefresher {
 
   private admitWaiters(): void {
     while (this.held.size + this.reserved < this.max && this.queue.grantNext()) this.reserved += 1;
-  }
-
-  /** Refreshes held actions, at most once per interval, while anyone waits and something is held. */
-  private loop(): void {
-    if (this.looping) return;
-    this.looping = true;
-    void (async () => {
-      try {
-        while (this.waiting > 0 && this.held.size > 0) {
-          const due = this.lastRefreshAt + this.refreshIntervalMs - performance.now();
-          if (due > 0) await sleep(due, undefined, { ref: false });
-          if (this.waiting === 0) break;
-          await this.refreshIfStale();
-        }
-      } finally {
-        this.looping = false;
-      }
-    })();
-  }
-
-  /**
-   * One list call per 50 held actions. An action the list leaves out is read on its own: a 404 means
-   * the API no longer knows it, so it holds no session and its slot is freed.
-   */
-  private async refreshHeld(): Promise<void> {
-    const ids = [...this.held.values()].map((h) => h.actionId);
-    for (let i = 0; i < ids.length; i += IDS_PER_REFRESH) {
-      const chunk = ids.slice(i, i + IDS_PER_REFRESH);
-      try {
-        const { items } = await this.client.listMachineActions({ filter: filter.in("id", chunk) });
-        for (const action of items) this.observe(action);
-        const listed = new Set(items.map((a) => a.id.toLowerCase()));
-        for (const id of chunk.filter((c) => !listed.has(c.toLowerCase()))) await this.readOne(id);
-      } catch (error) {
-        this.logger.warn(
-          { code: (error as { code?: unknown }).code, actions: chunk.length },
-          "refreshing held live response actions failed; their sessions stay held",
-        );
-      }
-    }
-  }
-
-  private async readOne(actionId: string): Promise<void> {
-    try {
-      this.observe(await this.client.getMachineAction(actionId));
-    } catch (error) {
-      if (!(error instanceof DefenderApiError && error.status === 404)) throw error;
-      this.logger.warn({ actionId }, "a held live response action no longer exists; freeing its session");
-      this.free(actionId.toLowerCase());
-    }
   }
 }

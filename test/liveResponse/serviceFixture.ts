@@ -35,6 +35,8 @@ export async function startServiceFixture(options: SimulatorOptions = {}): Promi
         timeScale,
         blobCa: fx.t.sim.caCertPem,
         logger: quietLogger,
+        // Held actions are read in the background only this rarely, so call counts stay exact.
+        idlePollIntervalSeconds: 3600,
         ...overrides,
       }),
     calls: () => fx.t.sim.stats().calls,

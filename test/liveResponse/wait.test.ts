@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LiveResponseCommand } from "../../src/defender/defenderClient.js";
 import { DefenderApiError, InvalidInputError } from "../../src/defender/errors.js";
 import type { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
@@ -20,6 +20,7 @@ beforeEach(() => {
   sf.fx.t.sim.reset();
   sf.fx.t.sim.setFaults({});
 });
+afterEach(() => service.close());
 
 async function submitOne(machineId: string, commands: LiveResponseCommand[]): Promise<string> {
   const [entry] = await service.submit({ machineIds: [machineId], commands, comment: "wait test" });
@@ -42,8 +43,10 @@ describe("waitForFinal", () => {
     expect(last.done).toBe(1);
     expect(last.actions[0]!.id).toBe(id);
     expect(last.message).toBe("fin-ws-0142.contoso.com: Succeeded");
-    // One poll per round, no poll after the action was final.
-    expect(sf.calls().getMachineAction).toBe(progress.length);
+    // The submit's answer is fresh: the first report costs no read, then one list call per round and
+    // none after the action was final.
+    expect(sf.calls().listMachineActions).toBe(progress.length - 1);
+    expect(sf.calls().getMachineAction).toBe(0);
   });
 
   it("ends Failed at the first failing command; the command after it is not run", async () => {
@@ -89,11 +92,20 @@ describe("waitForFinal", () => {
     expect(result).toMatchObject({ reason: expect.stringContaining("not run yet: the action is Pending") });
   });
 
-  it("reads once without waiting when waitMs is 0", async () => {
+  it("without waiting (waitMs 0) reads an action it knows no fresh state of once, and a fresh one not at all", async () => {
     const id = await submitOne(DEVICES.offlineKiosk, [{ type: "RunScript", scriptName: SCRIPT }]);
-    const [action] = await service.waitForFinal([id], { waitMs: 0 });
-    expect(action!.status).toBe("Pending");
-    expect(sf.calls().getMachineAction).toBe(1);
+    const [fresh] = await service.waitForFinal([id], { waitMs: 0 });
+    expect(fresh!.status).toBe("Pending");
+    expect(sf.calls().listMachineActions ?? 0).toBe(0);
+    const other = sf.service();
+    try {
+      const [read] = await other.waitForFinal([id], { waitMs: 0 });
+      expect(read!.status).toBe("Pending");
+      expect(sf.calls().listMachineActions).toBe(1);
+      expect(sf.calls().getMachineAction).toBe(0);
+    } finally {
+      other.close();
+    }
   });
 
   it("returns the latest state at once when the signal aborts mid-wait", async () => {
@@ -134,17 +146,18 @@ describe("waitForFinal", () => {
 
   it("keeps waiting through transient poll failures", async () => {
     const id = await submitOne(DEVICES.hr, [{ type: "RunScript", scriptName: SCRIPT }]);
-    sf.fx.t.sim.setFaults({ errorRate: 1, errorStatus: 503, endpoints: ["getMachineAction"] });
+    sf.fx.t.sim.setFaults({ errorRate: 1, errorStatus: 503, endpoints: ["listMachineActions"] });
     const progress: WaitProgress[] = [];
     const [action] = await service.waitForFinal([id], {
       waitMs: 20_000,
       onProgress: (p) => {
         progress.push(p);
-        sf.fx.t.sim.setFaults({});
+        // The first report is the submit's answer; the round after it fails, then polls succeed.
+        if (progress.length === 2) sf.fx.t.sim.setFaults({});
       },
     });
     expect(action!.status).toBe("Succeeded");
-    expect(progress[0]!.actions).toEqual([]);
+    expect(progress[1]!.actions.map((a) => a.status)).toEqual([progress[0]!.actions[0]!.status]);
     expect(sf.fx.t.sim.stats().faultsInjected.errors).toBeGreaterThan(0);
   });
 
@@ -174,7 +187,7 @@ describe("follow", () => {
       comment: "follow test",
     });
     const submitted = entry!.action!;
-    sf.fx.t.sim.setFaults({ errorRate: 1, errorStatus: 503, endpoints: ["getMachineAction"] });
+    sf.fx.t.sim.setFaults({ errorRate: 1, errorStatus: 503, endpoints: ["listMachineActions"] });
     const [followed] = await service.follow([submitted], { waitMs: 200 });
     expect(followed!.action).toBe(submitted);
     expect(followed!.pollError).toBeInstanceOf(DefenderApiError);
@@ -195,9 +208,9 @@ describe("follow", () => {
   it("does not poll an action it was given as final", async () => {
     const id = await submitOne(DEVICES.hr, [{ type: "RunScript", scriptName: SCRIPT }]);
     const [done] = await service.waitForFinal([id], { waitMs: 20_000 });
-    const polls = sf.calls().getMachineAction;
+    const reads = sf.totalCalls();
     const [followed] = await service.follow([done!], { waitMs: 20_000 });
     expect(followed).toEqual({ action: done, pollError: undefined });
-    expect(sf.calls().getMachineAction).toBe(polls);
+    expect(sf.totalCalls()).toBe(reads);
   });
 });
