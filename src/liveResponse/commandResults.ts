@@ -12,6 +12,7 @@ import { ArchiveError } from "./archiveError.js";
 import { saveCollectedFile } from "./getFileResult.js";
 import { noResultReason } from "./noResultReason.js";
 import { ResultCache } from "./resultCache.js";
+import type { ResultLinks } from "./resultLinks.js";
 import { parseRunScriptResult } from "./runScriptResult.js";
 import { isTransientFailure } from "./transientFailure.js";
 import { waitUnlessAborted } from "./waitUnlessAborted.js";
@@ -19,6 +20,7 @@ import type { CallOptions, CommandResultData, GetFileResultData, RunScriptResult
 
 export interface CommandResultsDeps {
   client: DefenderClient;
+  links: ResultLinks;
   downloadDir: string;
   blobCa: CaOption | undefined;
   maxScriptResultBytes: number;
@@ -121,6 +123,7 @@ export class CommandResults {
           ? await this.fetchScript(actionId, index)
           : await this.fetchFile(actionId, command);
       this.cache.set(key, result);
+      this.deps.links.done(actionId, index);
       return result;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -173,22 +176,23 @@ export class CommandResults {
   }
 
   /**
-   * Runs `use` with a fresh result link; when the download fails in a way a new link may fix (the
-   * link expired, storage or the network failed), asks for one more link and tries once more.
+   * Runs `use` with the command's result link (asked for once, reused until it nears its end); when
+   * the download fails in a way trying again may fix, tries once more: with a new link when storage
+   * said the link expired, with the same one when storage or the network failed.
    */
   private async withLink<T>(actionId: string, index: number, use: (url: URL) => Promise<T>): Promise<T> {
-    const link = await this.deps.client.getLiveResponseResultDownloadLink(actionId, index);
+    const links = this.deps.links;
     try {
-      return await use(link.url);
+      return await use(await links.get(actionId, index));
     } catch (error) {
       const expired = error instanceof DefenderApiError && error.code === "LinkExpired";
       if (!(expired || isTransientFailure(error))) throw error;
+      if (expired) links.drop(actionId, index);
       this.deps.logger.info(
-        { actionId, index, code: (error as { code?: unknown }).code },
-        "result download failed; retrying once with a new link",
+        { actionId, index, code: (error as { code?: unknown }).code, newLink: expired },
+        "result download failed; trying once more",
       );
-      const again = await this.deps.client.getLiveResponseResultDownloadLink(actionId, index);
-      return use(again.url);
+      return use(await links.get(actionId, index));
     }
   }
 

@@ -22,6 +22,7 @@ import {
   requestIdInComment,
   taggedComment,
 } from "./requestIds.js";
+import { RESULT_LINK_LIFETIME_MS, RESULT_LINK_MARGIN_MS, ResultLinks } from "./resultLinks.js";
 import { SessionCapError, SessionTracker, type SessionCounts } from "./sessionTracker.js";
 import { SubmitReconciler } from "./submitReconciler.js";
 import type {
@@ -185,6 +186,11 @@ export class LiveResponseService implements LiveResponseApi {
     });
     this.results = new CommandResults({
       client: deps.client,
+      links: new ResultLinks({
+        client: deps.client,
+        lifetimeMs: scaleMs(RESULT_LINK_LIFETIME_MS, deps.timeScale),
+        marginMs: scaleMs(RESULT_LINK_MARGIN_MS, deps.timeScale),
+      }),
       downloadDir: deps.downloadDir,
       blobCa: deps.blobCa,
       maxScriptResultBytes: positive(

@@ -96,6 +96,8 @@ export interface BlobRouteDeps {
   links: BlobLinks;
   content: (actionId: string, index: number) => BlobContent;
   onAuthorizationHeader: () => void;
+  /** An injected storage failure for this download (see Faults.blobErrorRate). */
+  failNow: () => boolean;
 }
 
 /** Serves GET on a link; answers like Azure Storage, with XML errors. Returns the status sent. */
@@ -123,6 +125,13 @@ export function serveBlob(
   }
   const verdict = deps.links.verify(url);
   if (!verdict.ok) return writeStorageError(res, verdict);
+  if (deps.failNow()) {
+    return writeStorageError(res, {
+      status: 503,
+      code: "ServerBusy",
+      message: "The server is currently unable to receive requests. Please retry your request.",
+    });
+  }
   const content = deps.content(verdict.actionId, verdict.index);
   if (content.kind !== "ok") {
     return writeStorageError(res, {

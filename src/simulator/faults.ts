@@ -22,6 +22,8 @@ export const FaultsSchema = z.strictObject({
   /** Every targeted call gets 429 for this many real-world seconds (divided by the time scale) from now. */
   tooManyRequestsForSeconds: z.number().nonnegative().default(0),
   tokenEndpointDown: z.boolean().default(false),
+  /** Share of result blob downloads answered 503 ServerBusy by storage (links stay valid). */
+  blobErrorRate: rate.default(0),
   /** Only these endpoints are affected; all when absent. */
   endpoints: z.array(z.enum(ENDPOINT_NAMES)).optional(),
   /** Makes the random rates repeatable. */
@@ -98,6 +100,11 @@ export class FaultInjector {
       afterProcessing: f.afterProcessing,
       malformed: this.draw(f.malformedBodyRate),
     };
+  }
+
+  /** Whether this blob download fails as storage does when busy. */
+  blobFails(): boolean {
+    return this.draw(this.faults.blobErrorRate);
   }
 
   private draw(probability: number): boolean {

@@ -176,6 +176,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
         links: blobLinks,
         content: (actionId, index) => engine.resultContent(actionId, index),
         onAuthorizationHeader: () => stats.blobWithAuthorization(),
+        failNow: () => {
+          const fails = faults.blobFails();
+          if (fails) stats.faultInjected("errors");
+          return fails;
+        },
       });
       logger.debug({ method: req.method, endpoint: "blob", status }, "simulator blob request");
       return;

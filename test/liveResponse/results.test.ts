@@ -154,6 +154,21 @@ describe("commandResults", () => {
   });
 });
 
+describe("a result link", () => {
+  it("is asked for once: a download storage fails is tried again, and fetched again later, with the same link", async () => {
+    const action = await runToEnd(service, DEVICES.hr, [{ type: "RunScript", scriptName: SCRIPT }]);
+    sf.fx.t.sim.setFaults({ blobErrorRate: 1 });
+    const [failed] = await service.commandResults(action);
+    expect(failed).toMatchObject({ index: 0, reason: expect.stringContaining("503") });
+    // The first download and its one retry both failed on storage.
+    expect(sf.fx.t.sim.stats().faultsInjected.errors).toBe(2);
+    sf.fx.t.sim.setFaults({});
+    const [fetched] = (await service.commandResults(action)) as RunScriptResultData[];
+    expect(fetched!.output).toContain("Process list for hr-ws-0087.contoso.com");
+    expect(sf.calls().getResultDownloadLink).toBe(1);
+  });
+});
+
 describe("a result fetch shared by several callers", () => {
   const until = async (condition: () => boolean): Promise<void> => {
     for (let i = 0; i < 500 && !condition(); i++) await sleep(10);
