@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { assertComment, assertLiveResponseCommands, effectiveArgs } from "./commandRules.js";
 import { DefenderResponseError, InvalidInputError, type DefenderEndpoint } from "./errors.js";
-import { HttpTransport, type HttpTransportOptions } from "./httpTransport.js";
+import { HttpTransport, type Admission, type HttpTransportOptions } from "./httpTransport.js";
 import { assertActionId, assertCommandIndex, assertMachineId } from "./ids.js";
 import { filter, toSearchParams, type ODataQueryOptions } from "./odataQuery.js";
 import {
@@ -84,7 +84,7 @@ export class DefenderClient {
   async runLiveResponse(
     machineId: string,
     request: RunLiveResponseRequest,
-    options: CallOptions = {},
+    options: CallOptions & { admission?: Admission } = {},
   ): Promise<MachineAction> {
     const id = assertMachineId(machineId);
     const body = { Commands: wireCommands(request.commands), Comment: assertComment(request.comment) };
@@ -96,6 +96,7 @@ export class DefenderClient {
       schema: MachineActionSchema,
       retry: "never",
       signal: options.signal,
+      admission: options.admission,
     });
   }
 

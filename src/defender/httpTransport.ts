@@ -67,6 +67,17 @@ export interface JsonRequest<T> {
   /** "read" requests are retried by the retry policy; "never" is for POSTs that change something. */
   retry: "read" | "never";
   signal?: AbortSignal | undefined;
+  admission?: Admission | undefined;
+}
+
+/**
+ * The part of a call before it is sent: it waits in its limiter's line. Aborting `signal` there takes
+ * the call out of the line, unsent; once admitted, only the request's own signal can stop it.
+ * `onAdmitted` is called as the call leaves the line to be sent.
+ */
+export interface Admission {
+  signal?: AbortSignal | undefined;
+  onAdmitted?: (() => void) | undefined;
 }
 
 /** Parses a configured base URL; only HTTPS is accepted, since every request carries a bearer token. */
@@ -226,11 +237,15 @@ export class HttpTransport {
     try {
       return await limiter.run(
         async () => {
+          req.admission?.onAdmitted?.();
           const response = await this.dispatch(req, await this.token(req, forceRefresh));
           if (response.statusCode === 429) limiter.pause(parseRetryAfter(response.headers, Date.now()));
           return response;
         },
-        { signal: req.signal, priority: retrying ? "retry" : "normal" },
+        {
+          signal: anySignal(req.signal, req.admission?.signal),
+          priority: retrying ? "retry" : "normal",
+        },
       );
     } catch (error) {
       if (!(error instanceof AdmissionCancelledError)) throw error;
@@ -414,4 +429,10 @@ function sleep(ms: number, signal: AbortSignal | undefined, endpoint: DefenderEn
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** Aborts when either does; undefined when neither is given. */
+function anySignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return AbortSignal.any([a, b]);
 }

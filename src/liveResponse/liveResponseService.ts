@@ -12,7 +12,7 @@ import { assertActionId, assertMachineId } from "../defender/ids.js";
 import { filter } from "../defender/odataQuery.js";
 import { isFinalActionStatus, type Machine, type MachineAction } from "../defender/schemas.js";
 import { createLogger, type Logger } from "../logger.js";
-import { ActionPoller, followedAction, stateOrThrow } from "./actionPoller.js";
+import { ActionPoller, IDS_PER_LIST_CALL, followedAction, stateOrThrow } from "./actionPoller.js";
 import { CommandResults } from "./commandResults.js";
 import { DeviceBusyError, DeviceLocks } from "./deviceLocks.js";
 import {
@@ -82,7 +82,7 @@ interface QueueLine {
   /** Names the request in the device's and the sessions' wait queues. */
   ticket: object;
   machine: Machine | undefined;
-  waitingFor: "session" | "device";
+  waitingFor: "session" | "device" | "submit";
   withdraw: AbortController;
   outcome: Promise<SubmittedRequest> | undefined;
   settled: SubmittedRequest | undefined;
@@ -163,6 +163,8 @@ export class LiveResponseService implements LiveResponseApi {
   private readonly requests = new Map<string, RequestRecord>();
   /** The first request that produced each action (a merged request points at another's action). */
   private readonly requestOfAction = new Map<string, string>();
+  /** Queued requests waiting for the submit budget, in the order they took their place. */
+  private readonly submitLine = new Set<QueueLine>();
 
   constructor(deps: LiveResponseDeps) {
     this.client = deps.client;
@@ -258,17 +260,71 @@ export class LiveResponseService implements LiveResponseApi {
       );
     }
     const limits: WaitLimits = { deadline: performance.now() + waitMs, signal: options.signal };
-    const submitted: SubmittedRequest[] = [];
-    for (const machineId of machineIds) {
-      submitted.push(
-        await this.submitOne(machineId, input.commands, comment, limits, options.queue ?? false),
-      );
+    const machines = await this.readMachines(machineIds, options.signal);
+    // Every device starts at once, in order, so each takes its place in every line behind the one before.
+    return Promise.all(
+      machineIds.map(async (machineId) => {
+        const entry = await this.submitOne(
+          machineId,
+          machines.get(machineId),
+          input.commands,
+          comment,
+          limits,
+          options.queue ?? false,
+        );
+        options.onEntry?.(entry);
+        return entry;
+      }),
+    );
+  }
+
+  /**
+   * The devices as the API knows them: one list call per 50 devices (a device left out is read on its
+   * own), or one read for a single device. A device the API does not know is a 404 (its submit would
+   * only spend the 10-a-minute budget on the same answer); one that could not be read is submitted anyway.
+   */
+  private async readMachines(
+    machineIds: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, Machine | DefenderApiError | undefined>> {
+    const found = new Map<string, Machine | DefenderApiError | undefined>();
+    if (machineIds.length > 1) {
+      for (let i = 0; i < machineIds.length; i += IDS_PER_LIST_CALL) {
+        const chunk = machineIds.slice(i, i + IDS_PER_LIST_CALL);
+        try {
+          const { items } = await this.client.listMachines({ filter: filter.in("id", chunk) }, { signal });
+          for (const machine of items) {
+            const id = chunk.find((c) => c.toLowerCase() === machine.id.toLowerCase());
+            if (id !== undefined) found.set(id, machine);
+          }
+        } catch (error) {
+          if (signal?.aborted) break;
+          this.logger.debug({ code: (error as { code?: unknown }).code }, "devices not listed; reading each");
+        }
+      }
     }
-    return submitted;
+    for (const machineId of machineIds.filter((id) => !found.has(id))) {
+      try {
+        found.set(machineId, await this.client.getMachine(machineId, { signal }));
+      } catch (error) {
+        if (error instanceof DefenderApiError && error.status === 404) {
+          found.set(machineId, error);
+          continue;
+        }
+        if (signal?.aborted) break;
+        this.logger.debug(
+          { machineId, code: (error as { code?: unknown }).code },
+          "device not read; submitting anyway",
+        );
+        found.set(machineId, undefined);
+      }
+    }
+    return found;
   }
 
   private async submitOne(
     machineId: string,
+    read: Machine | DefenderApiError | undefined,
     commands: LiveResponseCommand[],
     comment: string,
     limits: WaitLimits,
@@ -276,20 +332,17 @@ export class LiveResponseService implements LiveResponseApi {
   ): Promise<SubmittedRequest> {
     const requestId = newRequestId();
     const signal = limits.signal;
-    let machine: Machine | undefined;
-    try {
-      machine = await this.client.getMachine(machineId, { signal });
-    } catch (error) {
-      // An unknown device would only spend a submit from the 10-per-minute budget on the same 404.
-      if ((error instanceof DefenderApiError && error.status === 404) || signal?.aborted) {
-        return this.failed({ requestId, machineId, machine: undefined }, error);
-      }
-      this.logger.debug(
-        { machineId, code: (error as { code?: unknown }).code },
-        "device not read; submitting anyway",
-      );
+    if (read instanceof DefenderApiError || signal?.aborted) {
+      const error =
+        read instanceof DefenderApiError
+          ? read
+          : DefenderNetworkError.from(signal?.reason, "runLiveResponse", {
+              dispatched: false,
+              aborted: true,
+            });
+      return this.failed({ requestId, machineId, machine: undefined }, error);
     }
-    const request = { requestId, machineId, machine, commands, comment };
+    const request = { requestId, machineId, machine: read, commands, comment };
     if (!queue) return this.admitAndSend(request, limits, signal);
     return this.submitQueueing(request, limits);
   }
@@ -361,13 +414,17 @@ export class LiveResponseService implements LiveResponseApi {
     const place =
       line.waitingFor === "device"
         ? this.locks.placeOf(machineId, line.ticket)
-        : this.tracker.placeOf(line.ticket);
+        : line.waitingFor === "session"
+          ? this.tracker.placeOf(line.ticket)
+          : this.submitPlaceOf(line);
     // Between two lines (its device came, a refresh decides on a slot) it is next; sending, it is past them.
     const [position, of] = line.sending ? [0, 0] : (place ?? [1, 1]);
     const estimateMs =
       position === 0
         ? 0
-        : this.tracker.estimateWaitMs(position, line.waitingFor === "device" ? 1 : this.tracker.max);
+        : line.waitingFor === "submit"
+          ? this.submitEstimateMs(position)
+          : this.tracker.estimateWaitMs(position, line.waitingFor === "device" ? 1 : this.tracker.max);
     return {
       ...withoutAction({ requestId, machineId, machine }),
       queued: {
@@ -380,7 +437,23 @@ export class LiveResponseService implements LiveResponseApi {
     };
   }
 
-  /** The device first, then a session: a request waiting for its device holds no session meanwhile. */
+  private submitPlaceOf(line: QueueLine): [number, number] | undefined {
+    const position = [...this.submitLine].indexOf(line) + 1;
+    return position === 0 ? undefined : [position, this.submitLine.size];
+  }
+
+  /**
+   * Real milliseconds until the submit at `position` in this server's line is let go: the places left
+   * in the submit window now go first, then a window's worth per window.
+   */
+  private submitEstimateMs(position: number): number {
+    const [window] = this.client.limiters.submit.snapshot().windows;
+    if (window === undefined) return 0;
+    const free = Math.max(0, window.limit - window.occupied);
+    return position <= free ? 0 : Math.ceil((position - free) / window.limit) * window.windowMs;
+  }
+
+  /** The device first, then a session, then the submit budget: a request waiting for its device holds no session meanwhile. */
   private async admitAndSend(
     request: PendingSubmit,
     limits: WaitLimits,
@@ -413,10 +486,21 @@ export class LiveResponseService implements LiveResponseApi {
         ? stopped()
         : this.failed(request, new SessionCapError(this.tracker.counts()));
     }
+    // Then its place in the submit budget: still withdrawable until the limiter lets it go.
     if (line) {
-      line.sending = true;
+      Object.assign(line, { waitingFor: "submit", standing: true });
+      this.submitLine.add(line);
       line.wake?.();
     }
+    const admission = line && {
+      signal: line.withdraw.signal,
+      onAdmitted: () => {
+        this.submitLine.delete(line);
+        if (line.sending) return;
+        line.sending = true;
+        line.wake?.();
+      },
+    };
 
     const tag = correlationTag(requestId);
     let action: MachineAction;
@@ -427,11 +511,13 @@ export class LiveResponseService implements LiveResponseApi {
         { commands, comment: taggedComment(comment, requestId) },
         tag,
         sendSignal,
+        admission,
       ));
     } catch (error) {
+      if (line) this.submitLine.delete(line);
       this.tracker.unreserve();
       this.locks.release(machineId);
-      return this.failed(request, error);
+      return line?.withdrawn && !line.sending ? this.withdrawnEntry(request) : this.failed(request, error);
     }
     this.locks.bind(machineId, action.id);
     this.tracker.hold(action, machineId);

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DefenderClient, RunLiveResponseRequest } from "../defender/defenderClient.js";
+import type { Admission } from "../defender/httpTransport.js";
 import { submitOutcome } from "../defender/errors.js";
 import type { MachineAction } from "../defender/schemas.js";
 import type { Logger } from "../logger.js";
@@ -58,9 +59,10 @@ export class SubmitReconciler {
     request: RunLiveResponseRequest,
     tag: string,
     signal?: AbortSignal,
+    admission?: Admission,
   ): Promise<ReconciledSubmit> {
     const since = new Date(Date.now() - CLOCK_SKEW_MS);
-    const first = await this.send(machineId, request);
+    const first = await this.send(machineId, request, admission);
     if ("action" in first) return { action: first.action, recovered: false };
 
     const found = await this.lookUp(machineId, tag, since, 2, first.error);
@@ -71,7 +73,7 @@ export class SubmitReconciler {
       { machineId, tag },
       "submit outcome unknown and no action found; sending it once more",
     );
-    const second = await this.send(machineId, request);
+    const second = await this.send(machineId, request, admission);
     if ("action" in second) return { action: second.action, recovered: false };
     const late = await this.lookUp(machineId, tag, since, 1, second.error);
     if (late) return { action: late, recovered: true };
@@ -82,9 +84,10 @@ export class SubmitReconciler {
   private async send(
     machineId: string,
     request: RunLiveResponseRequest,
+    admission: Admission | undefined,
   ): Promise<{ action: MachineAction } | { error: unknown }> {
     try {
-      return { action: await this.options.client.runLiveResponse(machineId, request) };
+      return { action: await this.options.client.runLiveResponse(machineId, request, { admission }) };
     } catch (error) {
       if (submitOutcome(error) !== "unknown") throw error;
       return { error };

@@ -32,9 +32,15 @@ export interface QueuePlace {
   position: number;
   /** How many wait in that line, this request included. */
   of: number;
-  /** Its device's turn (another action of this server runs there), or a session slot (the cap is reached). */
-  waitingFor: "session" | "device";
-  /** Wall-clock seconds until its submit, estimated from how long this server's actions held their slots; null when nothing supports an estimate. */
+  /**
+   * Its device's turn (another action of this server runs there), a session slot (the cap is reached),
+   * or a place in the tenant's submit budget (10 a minute).
+   */
+  waitingFor: "session" | "device" | "submit";
+  /**
+   * Wall-clock seconds until its submit, estimated from how long this server's actions held their slots
+   * (device, session) or from the submit budget (submit); null when nothing supports an estimate.
+   */
   estimateSeconds: number | null;
   /** While it waits for its device: the action of this server running there (undefined while that one's submit is under way). */
   busyActionId?: string | undefined;
@@ -116,11 +122,17 @@ export interface SubmitOptions extends CallOptions {
    * before `waitMs` runs out still withdraws it.
    */
   queue?: boolean;
+  /**
+   * Called once per device as soon as its entry for this call is known (submitted, failed, withdrawn, or
+   * queued when the wait ran out), in the order they become known, so a batch reports as it goes.
+   */
+  onEntry?: (entry: SubmittedRequest) => void;
 }
 
 export interface LiveResponseApi {
   /**
-   * Submits one action per device, in order. A device busy with an action of this server, or a full
+   * Submits one action per device, all devices at once, each taking its turn in order: its device, a
+   * session slot, then the submit budget. A device busy with an action of this server, or a full
    * session cap, waits its turn within `waitMs`, then fails its entry (DeviceBusyError, SessionCapError)
    * or, with `queue`, is returned queued.
    * Input mistakes (bad id, order rule, forbidden Args

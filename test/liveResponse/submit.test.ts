@@ -246,13 +246,15 @@ describe("a cancelled request", () => {
     if (!condition()) throw new Error("condition not met in 5 s");
   };
 
-  it("lets a submit already sent finish, and sends no submit to the devices after it", async () => {
+  it("lets a submit already sent finish, and sends none of the devices still waiting their turn", async () => {
     // Each submit takes half a second to answer: long enough to cancel the request while one is under way.
     sf.fx.t.sim.setFaults({ latencyMs: 500 * TEST_TIME_SCALE, endpoints: ["runliveresponse"] });
+    // One session: the second device waits for the first one's action to end.
+    const oneSession = sf.service({ maxSessions: 1 });
     const controller = new AbortController();
-    const submitting = service.submit(
+    const submitting = oneSession.submit(
       { machineIds: [DEVICES.hr, DEVICES.finance], commands: runScript, comment: "cancelled midway" },
-      { signal: controller.signal },
+      { signal: controller.signal, waitMs: 60_000 },
     );
     await until(() => (sf.calls().runliveresponse ?? 0) === 1);
     controller.abort();
@@ -265,6 +267,7 @@ describe("a cancelled request", () => {
     expect(sf.calls().runliveresponse).toBe(1);
     // The request id of the submit that finished names its action.
     sf.fx.t.sim.setFaults({});
-    expect((await service.getAction(sent!.requestId)).action.id).toBe(sent!.action!.id);
+    expect((await oneSession.getAction(sent!.requestId)).action.id).toBe(sent!.action!.id);
+    oneSession.close();
   });
 });
