@@ -35,6 +35,7 @@ function usage(): string {
   return `Usage: mde-live-response-mcp [serve] [options]
        mde-live-response-mcp check [options]
        mde-live-response-mcp simulator [simulator options]
+       mde-live-response-mcp audit verify FILE
 
 Commands:
   serve       The MCP server over stdio (the default command). Logs go to stderr; stdout is the protocol.
@@ -42,6 +43,9 @@ Commands:
   simulator   Run the Defender for Endpoint API simulator (HTTPS on loopback).
               Prints one JSON line: apiBase, authorityHost, tenantId, clientId, clientSecret, caFile.
 ${simulatorFlagsHelp().join("\n")}
+  audit verify FILE
+              Check an audit log's hash chain (MDE_AUDIT_LOG). Exit 0 when intact, 1 naming the first
+              bad record on stderr, 2 when FILE is missing or unreadable.
 
 Options of serve and check:
 ${flags.join("\n")}
@@ -92,6 +96,24 @@ async function serveCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+async function auditCommand(args: string[]): Promise<number> {
+  const [subcommand, file, ...extra] = args;
+  if (subcommand !== "verify" || file === undefined || extra.length > 0) {
+    throw new UsageError("usage: mde-live-response-mcp audit verify FILE");
+  }
+  const { verifyAuditLog } = await import("./audit/verifyAuditLog.js");
+  const result = await verifyAuditLog(file);
+  if (result.ok) {
+    process.stdout.write(`audit log ${file}: ${result.records} records, chain intact\n`);
+    return 0;
+  }
+  const { line, seq, reason } = result.firstBad;
+  console.error(
+    `mde-live-response-mcp: audit log ${file}: first bad record at line ${line}${seq === undefined ? "" : ` (seq ${seq})`}: ${reason}; the ${result.records} records before it are intact`,
+  );
+  return 1;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === "help" || argv.includes("-h") || argv.includes("--help")) {
@@ -109,6 +131,8 @@ async function main(argv: string[]): Promise<number> {
     case "simulator":
       await simulatorCommand(rest);
       return -1; // keeps running until a signal
+    case "audit":
+      return auditCommand(rest);
     case "check": {
       const settings = configFrom(rest);
       const { runCheck } = await import("./check.js");
@@ -126,6 +150,7 @@ function isUsageMistake(err: unknown): boolean {
     err instanceof ConfigError ||
     err instanceof ScenarioError ||
     err instanceof SimulatorFlagsError ||
+    (err instanceof Error && "code" in err && err.code === "AUDIT_UNREADABLE") ||
     (err instanceof AuthenticationError && err.code === "AUTH_CONFIG") ||
     (err instanceof Error && "code" in err && err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
   );

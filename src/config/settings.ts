@@ -97,6 +97,16 @@ export const SettingsSchema = z.object({
   MDE_DOWNLOAD_DIR: text("MDE_DOWNLOAD_DIR")
     .default(DEFAULT_DOWNLOAD_DIR)
     .describe("Where collected files and full script output are saved."),
+  MDE_POLICY_FILE: text("MDE_POLICY_FILE")
+    .optional()
+    .describe(
+      "Policy file (YAML or JSON): read-only mode, allowed scripts, paths, library files and devices, and what needs a person's approval; reloaded when it changes. Unset: everything is allowed without approval.",
+    ),
+  MDE_AUDIT_LOG: text("MDE_AUDIT_LOG")
+    .optional()
+    .describe(
+      "Append-only audit log (JSON lines, hash-chained, each record on disk before the tool answers); check it with `audit verify`.",
+    ),
   MDE_DEFAULT_WAIT_SECONDS: wholeNumber("MDE_DEFAULT_WAIT_SECONDS", 0)
     .default(45)
     .describe(
@@ -114,9 +124,9 @@ export const SettingsSchema = z.object({
     .describe("Most characters of script output in one tool result; the rest is paged with output_offset."),
   MDE_MAX_DEVICES_PER_CALL: wholeNumber("MDE_MAX_DEVICES_PER_CALL", 1)
     .max(100, { error: "MDE_MAX_DEVICES_PER_CALL must be at most 100" })
-    .default(10)
+    .default(100)
     .describe(
-      "Most devices one run_live_response call may name (at most 100). The default, 10, is one minute of the tenant's submit budget.",
+      "Most devices one run_live_response call may name (at most 100). Beyond the tenant's 10 submits a minute the rest are queued and submitted in turn.",
     ),
   MDE_SIMULATOR: flag("MDE_SIMULATOR").describe(
     "1: serve against an embedded, in-process simulator of the Contoso demo tenant; no credentials needed.",

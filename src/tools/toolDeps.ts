@@ -13,13 +13,13 @@ export interface ToolLimits {
 }
 
 /**
- * 45 s keeps a default wait under the 60 s request timeout most MCP clients apply; 10 devices is one
- * minute of the tenant's submit budget (10 runliveresponse calls a minute).
+ * 45 s keeps a default wait under the 60 s request timeout most MCP clients apply; a batch of up to
+ * 100 devices is scheduled inside the submit budget, the devices past it queued in turn.
  */
 export const DEFAULT_TOOL_LIMITS: ToolLimits = {
   defaultWaitSeconds: 45,
   maxOutputChars: 20_000,
-  maxDevicesPerCall: 10,
+  maxDevicesPerCall: 100,
 };
 
 /** What every tool handler may use; nothing else reaches a tool. */
