@@ -1,0 +1,9 @@
+/** Order statistics of a sample, by the nearest-rank method (every figure is a value actually seen). */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+export const median = (values: readonly number[]): number => quantile(values, 0.5);
