@@ -2,51 +2,59 @@ import { isFinalActionStatus, type MachineAction } from "../defender/schemas.js"
 import type { CommandResultData, FollowedAction } from "../liveResponse/types.js";
 import type { CallDeadline } from "./callDeadline.js";
 import type { ToolContext } from "./toolDefinition.js";
+import { ProgressReporter } from "./progressReporter.js";
 import { describeError } from "./toolErrors.js";
 
-/**
- * Of the gap between the work done and the total, the share that time spent waiting may fill: the
- * value keeps moving while nothing changes on the device, yet never claims all the work left.
- */
-const WAITING_SHARE = 0.5;
+/** Where a wait's poll rounds go: the latest states of the actions followed, and a line about them. */
+export interface FollowProgress {
+  observed(actions: readonly MachineAction[], message: string): void;
+}
 
 /**
  * Waits, within one tool call, for actions to reach a final status: until the call's deadline,
  * stopping at once when the request is cancelled (the device actions go on regardless). No action
- * is lost to a failed poll: each keeps its last known state, with the failure.
- *
- * A progress notification follows every poll round. The protocol requires each value to be larger
- * than the last, so the value is the work done (in actions, with credit for a running action's
- * completed commands) plus a part of the work left that grows with the time waited.
+ * is lost to a failed poll: each keeps its last known state, with the failure. Every poll round goes
+ * to `progress` (by default, a notification counting the actions followed).
  */
 export async function waitForActions(
   ctx: ToolContext,
   actions: readonly MachineAction[],
   deadline: CallDeadline,
+  progress?: FollowProgress,
 ): Promise<FollowedAction[]> {
   const unchanged = () => actions.map((action) => ({ action, pollError: undefined }));
   const open = actions.filter((a) => !isFinalActionStatus(a.status));
   const waitMs = deadline.remainingMs();
   if (waitMs <= 0 || open.length === 0 || ctx.signal.aborted) return unchanged();
-  const total = actions.length;
-  const alreadyDone = total - open.length;
-  const started = performance.now();
-  let reported = -1;
-  const report = (work: number, message: string): void => {
-    const waited = Math.min(1, (performance.now() - started) / waitMs);
-    const progress = work + (total - work) * WAITING_SHARE * waited;
-    if (progress <= reported) return;
-    reported = progress;
-    ctx.reportProgress({ progress, total, message });
-  };
-  report(alreadyDone, `waiting up to ${Math.ceil(waitMs / 1000)} s for ${open.length} of ${total} action(s)`);
+  const sink = progress ?? actionsProgress(ctx, actions, waitMs);
   const followed = await ctx.liveResponse.follow(open, {
     waitMs,
     signal: deadline.signal(ctx.signal),
-    onProgress: (progress) =>
-      report(alreadyDone + progress.actions.reduce((sum, a) => sum + actionProgress(a), 0), progress.message),
+    onProgress: (round) => sink.observed(round.actions, round.message),
   });
   return actions.map((action) => followed[open.indexOf(action)] ?? { action, pollError: undefined });
+}
+
+/**
+ * A wait's notifications counted in actions: the work done (with credit for a running action's
+ * completed commands), moving on with the time waited; the first one right away.
+ */
+function actionsProgress(
+  ctx: ToolContext,
+  actions: readonly MachineAction[],
+  waitMs: number,
+): FollowProgress {
+  const reporter = new ProgressReporter(ctx, actions.length, waitMs);
+  const alreadyDone = actions.filter((a) => isFinalActionStatus(a.status)).length;
+  const open = actions.length - alreadyDone;
+  reporter.report(
+    alreadyDone,
+    `waiting up to ${Math.ceil(waitMs / 1000)} s for ${open} of ${actions.length} action(s)`,
+  );
+  return {
+    observed: (latest, message) =>
+      reporter.report(alreadyDone + latest.reduce((sum, a) => sum + actionProgress(a), 0), message),
+  };
 }
 
 /** How far one action has come, from 0 (Pending) to 1 (final), crediting each completed command. */

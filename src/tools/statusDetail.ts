@@ -83,10 +83,11 @@ export function pollProblemDetail(problem: ErrorDescription): string {
 /** Where a queued request stands, and when it should be submitted. */
 export function queuedDetail(place: QueuePlace): string {
   if (place.position === 0) return "Queued in this server: its turn has come and it is being submitted now.";
-  const what =
-    place.waitingFor === "session"
-      ? "waiting for a live response session (this server's session cap is reached)"
-      : `waiting for its device's turn (one action per device; the device runs ${place.busyActionId ? `action ${place.busyActionId}` : "another action of this server"})`;
+  const what = {
+    session: "waiting for a live response session (this server's session cap is reached)",
+    device: `waiting for its device's turn (one action per device; the device runs ${place.busyActionId ? `action ${place.busyActionId}` : "another action of this server"})`,
+    submit: "waiting for the tenant's submit budget (Defender takes 10 submits a minute)",
+  }[place.waitingFor];
   const when =
     place.estimateSeconds === null
       ? "estimated submit time unknown (no action of this server has finished yet to estimate from)"
