@@ -192,7 +192,21 @@ export class HttpTransport {
       try {
         return await this.requestOnce(req, attempt > 1);
       } catch (error) {
-        if (req.retry === "never") throw error;
+        if (req.retry === "never") {
+          // A 429 refused the call without executing it, so sending it again cannot duplicate anything:
+          // it waits at its limiter's gate, closed until the Retry-After, ahead of calls not yet tried,
+          // and goes again (one probe first). Only an abort takes it out of that line, or a Retry-After
+          // longer than this client waits for one (handed back, saying when to try again).
+          if (!isThrottled(error) || attempt >= MAX_THROTTLED_ATTEMPTS) throw error;
+          const decision = shouldRetryRead(error, 1, this.policy);
+          const askedMs = (error as DefenderApiError).retryAfterMs ?? 0;
+          if (!decision.retry || askedMs > decision.delayMs) throw error;
+          this.logger.warn(
+            { endpoint: req.endpoint, attempt },
+            "the Defender API refused a call with 429; it keeps its place and goes again when the limiter's gate reopens",
+          );
+          continue;
+        }
         const decision = shouldRetryRead(error, attempt, this.policy);
         if (!decision.retry) throw error;
         const throttled = error instanceof DefenderApiError && error.status === 429;
@@ -429,6 +443,16 @@ function sleep(ms: number, signal: AbortSignal | undefined, endpoint: DefenderEn
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * Tries of one call that changes something, each refused with 429, before its 429 is handed back: at a
+ * minute's Retry-After each, half an hour of a tenant whose budget other tools keep spending.
+ */
+const MAX_THROTTLED_ATTEMPTS = 30;
+
+function isThrottled(error: unknown): boolean {
+  return error instanceof DefenderApiError && error.status === 429;
 }
 
 /** Aborts when either does; undefined when neither is given. */

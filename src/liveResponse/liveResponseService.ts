@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { scaleMs } from "../config/time.js";
 import { assertComment, assertLiveResponseCommands } from "../defender/commandRules.js";
 import type { DefenderClient, LiveResponseCommand } from "../defender/defenderClient.js";
@@ -259,8 +260,15 @@ export class LiveResponseService implements LiveResponseApi {
         `waitMs must be a finite number of milliseconds from 0; got ${waitMs}`,
       );
     }
-    const limits: WaitLimits = { deadline: performance.now() + waitMs, signal: options.signal };
-    const machines = await this.readMachines(machineIds, options.signal);
+    // One listener on the caller's signal for the whole batch; each device listens to this one.
+    const batch = new AbortController();
+    setMaxListeners(0, batch.signal);
+    const stop = () => batch.abort(options.signal?.reason);
+    if (options.signal?.aborted) stop();
+    options.signal?.addEventListener("abort", stop, { once: true });
+    const signal = options.signal === undefined ? undefined : batch.signal;
+    const limits: WaitLimits = { deadline: performance.now() + waitMs, signal };
+    const machines = await this.readMachines(machineIds, signal);
     // Every device starts at once, in order, so each takes its place in every line behind the one before.
     return Promise.all(
       machineIds.map(async (machineId) => {
@@ -275,7 +283,7 @@ export class LiveResponseService implements LiveResponseApi {
         options.onEntry?.(entry);
         return entry;
       }),
-    );
+    ).finally(() => options.signal?.removeEventListener("abort", stop));
   }
 
   /**

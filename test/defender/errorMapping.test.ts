@@ -166,10 +166,23 @@ describe("429", () => {
     expect(calls("listLibraryFiles")).toBe(fx.t.sim.stats().faultsInjected.throttled + 1);
   });
 
-  it("does not retry the submit, and says when to try again and that nothing ran", async () => {
+  it("keeps a refused submit in its place and sends it again once the Retry-After has passed", async () => {
     fx.t.sim.setFaults({ tooManyRequestsForSeconds: 30, endpoints: ["runliveresponse"] });
+    const action = await client.runLiveResponse(DEVICES.hr, { commands: script, comment: "throttled" });
+    expect(action.status).toBe("Pending");
+    const throttled = fx.t.sim.stats().faultsInjected.throttled;
+    expect(throttled).toBeGreaterThanOrEqual(1);
+    // Every 429 was followed by one more try, and the last try was accepted.
+    expect(calls("runliveresponse")).toBe(throttled + 1);
+    expect(fx.t.sim.stats().submitsAccepted).toBe(1);
+  });
+
+  it("hands back a submit's 429 whose Retry-After is longer than it waits, saying that nothing ran", async () => {
+    fx.t.sim.setFaults({ tooManyRequestsForSeconds: 3000, endpoints: ["runliveresponse"] });
     const error = await failure(
-      client.runLiveResponse(DEVICES.hr, { commands: script, comment: "throttled" }),
+      fx
+        .client({ retry: { maxRetryAfterMs: 1_000 } })
+        .runLiveResponse(DEVICES.hr, { commands: script, comment: "throttled" }),
       DefenderApiError,
     );
     expect(error).toMatchObject({ status: 429, code: "TooManyRequests" });

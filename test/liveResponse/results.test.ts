@@ -9,6 +9,7 @@ import type { LiveResponseService } from "../../src/liveResponse/liveResponseSer
 import type { GetFileResultData, RunScriptResultData } from "../../src/liveResponse/types.js";
 import { defaultScenario } from "../../src/simulator/index.js";
 import { DEVICES, SCRIPT, quietLogger } from "../defender/clientFixture.js";
+import { until } from "../helpers/until.js";
 import { TEST_TIME_SCALE } from "../helpers/simulatorHarness.js";
 import { startServiceFixture, type ServiceFixture } from "./serviceFixture.js";
 
@@ -170,11 +171,6 @@ describe("a result link", () => {
 });
 
 describe("a result fetch shared by several callers", () => {
-  const until = async (condition: () => boolean): Promise<void> => {
-    for (let i = 0; i < 500 && !condition(); i++) await sleep(10);
-    if (!condition()) throw new Error("condition not met in 5 s");
-  };
-
   it("goes on for the others when one caller stops waiting", async () => {
     const action = await runToEnd(service, DEVICES.hr, [{ type: "RunScript", scriptName: SCRIPT }]);
     // The link takes half a second to come: time to cancel the first caller mid-fetch.

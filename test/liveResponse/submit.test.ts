@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DefenderApiError, DefenderNetworkError, InvalidInputError } from "../../src/defender/errors.js";
 import type { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
 import { DEVICES, SCRIPT, rejectionOf } from "../defender/clientFixture.js";
+import { until } from "../helpers/until.js";
 import { TEST_TIME_SCALE } from "../helpers/simulatorHarness.js";
 import { startServiceFixture, type ServiceFixture } from "./serviceFixture.js";
 
@@ -241,11 +241,6 @@ describe("getAction and cancel", () => {
 });
 
 describe("a cancelled request", () => {
-  const until = async (condition: () => boolean): Promise<void> => {
-    for (let i = 0; i < 500 && !condition(); i++) await sleep(10);
-    if (!condition()) throw new Error("condition not met in 5 s");
-  };
-
   it("lets a submit already sent finish, and sends none of the devices still waiting their turn", async () => {
     // Each submit takes half a second to answer: long enough to cancel the request while one is under way.
     sf.fx.t.sim.setFaults({ latencyMs: 500 * TEST_TIME_SCALE, endpoints: ["runliveresponse"] });
