@@ -1,17 +1,46 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { ServerOptions } from "@modelcontextprotocol/sdk/server/index.js";
+import type { Implementation } from "@modelcontextprotocol/sdk/types.js";
 import { registerTools } from "../tools/registry.js";
+import { taskTiming, type TaskTimingOptions } from "../tools/runLiveResponseTask.js";
 import type { ToolDeps } from "../tools/toolDeps.js";
+import { ToolTaskStore } from "../tools/toolTaskStore.js";
 import { version } from "../version.js";
 import { serverInstructions } from "./instructions.js";
 
 export const SERVER_NAME = "mde-live-response-mcp";
 
-/** The MCP server with every tool registered; transports connect to it, it knows none of them. */
-export function createMcpServer(deps: ToolDeps): McpServer {
-  const server = new McpServer(
+/**
+ * The MCP server with every tool registered; transports connect to it, it knows none of them.
+ * It supports MCP tasks (run_live_response may run as one); `options` carry the settings their
+ * timing comes from (MDE_TIME_SCALE, MDE_POLL_INTERVAL_SECONDS).
+ */
+export function createMcpServer(deps: ToolDeps, options: TaskTimingOptions = {}): McpServer {
+  const tasks = { store: new ToolTaskStore(), timing: taskTiming(options) };
+  const server = new McpServerWithTasks(
+    tasks.store,
     { name: SERVER_NAME, version },
-    { capabilities: { logging: {} }, instructions: serverInstructions(deps.limits) },
+    {
+      capabilities: { logging: {}, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } },
+      instructions: serverInstructions(deps.limits),
+    },
   );
-  registerTools(server, deps);
+  registerTools(server, deps, { tasks });
   return server;
+}
+
+/** A task outlives its tools/call but not its server: closing the server ends the tasks' work. */
+class McpServerWithTasks extends McpServer {
+  constructor(
+    private readonly taskStore: ToolTaskStore,
+    serverInfo: Implementation,
+    options: ServerOptions,
+  ) {
+    super(serverInfo, { ...options, taskStore });
+  }
+
+  override async close(): Promise<void> {
+    this.taskStore.close();
+    await super.close();
+  }
 }

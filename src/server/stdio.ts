@@ -16,7 +16,10 @@ export async function runStdioServer(settings: Settings): Promise<void> {
   keepStdoutForProtocol();
   const logger = createLogger({ level: settings.LOG_LEVEL });
   const runtime = await createRuntime(settings, { logger });
-  const server = createMcpServer(runtime.deps);
+  const server = createMcpServer(runtime.deps, {
+    timeScale: settings.MDE_TIME_SCALE,
+    pollIntervalSeconds: settings.MDE_POLL_INTERVAL_SECONDS,
+  });
   const stop = stopRequest(server);
   try {
     await server.connect(new StdioServerTransport());

@@ -8,8 +8,9 @@ import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.j
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
 import type { SimulatorOptions } from "../../src/simulator/index.js";
+import { createMcpServer } from "../../src/server/createMcpServer.js";
 import { registerTools } from "../../src/tools/registry.js";
-import { DEFAULT_TOOL_LIMITS, type ToolLimits } from "../../src/tools/toolDeps.js";
+import { DEFAULT_TOOL_LIMITS, type ToolDeps, type ToolLimits } from "../../src/tools/toolDeps.js";
 import { UNTRUSTED_NOTICE } from "../../src/tools/toolResult.js";
 import {
   msalProvider,
@@ -46,6 +47,8 @@ export interface ToolHarnessOptions {
   maxSessions?: number;
   /** The app whose credentials the server uses; default the scenario's first. */
   app?: { clientId: string; clientSecret: string };
+  /** Serve with createMcpServer, as the product does: MCP tasks supported, run_live_response may run as one. */
+  tasks?: boolean;
 }
 
 export async function startToolHarness(options: ToolHarnessOptions = {}): Promise<ToolHarness> {
@@ -59,15 +62,17 @@ export async function startToolHarness(options: ToolHarnessOptions = {}): Promis
     timeScale,
     blobCa: fx.t.sim.caCertPem,
     logger: quietLogger,
+    // Held actions are read in the background only this rarely, so call counts stay exact.
+    idlePollIntervalSeconds: 3600,
     ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
   });
-  const server = new McpServer({ name: "tools-test", version: "0.0.0" });
-  registerTools(server, {
+  const deps: ToolDeps = {
     liveResponse,
     client,
     limits: { ...DEFAULT_TOOL_LIMITS, ...options.limits },
     logger: quietLogger,
-  });
+  };
+  const server = options.tasks ? createMcpServer(deps, { timeScale }) : toolsOnlyServer(deps);
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   const mcp = new Client({ name: "tools-test-client", version: "0.0.0" });
   await Promise.all([server.connect(serverSide), mcp.connect(clientSide)]);
@@ -97,6 +102,12 @@ export async function startToolHarness(options: ToolHarnessOptions = {}): Promis
       await rm(downloadDir, { recursive: true, force: true });
     },
   };
+}
+
+function toolsOnlyServer(deps: ToolDeps): McpServer {
+  const server = new McpServer({ name: "tools-test", version: "0.0.0" });
+  registerTools(server, deps);
+  return server;
 }
 
 export function textOf(result: CallToolResult): string {
