@@ -15,7 +15,10 @@ import { generatedDeviceId, scenarioWith } from "./helpers/simulatorHarness.js";
 
 type ClientOptions = ConstructorParameters<typeof DefenderClient>[0];
 
-function clientOf(sim: RunningSimulator, extra: Pick<ClientOptions, "limits"> = {}): DefenderClient {
+function clientOf(
+  sim: RunningSimulator,
+  extra: Pick<ClientOptions, "limits" | "retry"> = {},
+): DefenderClient {
   const tokenProvider = new MsalTokenProvider({
     tenantId: sim.tenantId,
     clientId: sim.clientId,
@@ -89,8 +92,12 @@ describe("the foundation, end to end through the public API", () => {
   it("answers the eleventh quick submit with 429 and Retry-After, and the stats show what it saw", async () => {
     // Real time here: the window must not slide by while the eleven go out.
     const realTime = await startSimulator({ scenario: scenarioWith({ devices: 11 }) });
-    // Its submit limit is set above the API's, or the client itself would hold the eleventh a minute.
-    const burstClient = clientOf(realTime, { limits: { submitPerMinute: 11 } });
+    // Its submit limit is set above the API's, or the client itself would hold the eleventh a minute;
+    // and it waits out no Retry-After over a second, so the eleventh's 429 comes back to the caller.
+    const burstClient = clientOf(realTime, {
+      limits: { submitPerMinute: 11 },
+      retry: { maxRetryAfterMs: 1_000 },
+    });
     const results = [];
     for (let i = 0; i < 11; i++) {
       results.push(

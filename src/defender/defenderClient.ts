@@ -67,7 +67,8 @@ const DEFAULT_MAX_PAGES = 10;
 /**
  * The Defender for Endpoint API as typed functions. Ids and commands are checked before any call,
  * reads are retried by the retry policy, and the two POSTs with effects (submit, cancel) are sent
- * exactly once: when they fail, `submitOutcome(error)` says whether the action may exist.
+ * again only after a 429 (which refused them unexecuted); any other failure is handed back, and
+ * `submitOutcome(error)` says whether the action may exist.
  */
 export class DefenderClient {
   private readonly http: HttpTransport;

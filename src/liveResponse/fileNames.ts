@@ -1,5 +1,6 @@
 import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { extname, join } from "node:path";
+import { cleanText } from "./cleanText.js";
 
 /**
  * Names of files saved from a device. The names come from the device (a GetFile path, an entry of
@@ -21,7 +22,10 @@ export function deviceBaseName(path: string): string {
 
 /** One safe path segment made from `name`, or `fallback` when nothing usable is left. */
 export function safeFileName(name: string, fallback: string): string {
-  let safe = name.replace(UNSAFE_CHARACTERS, "_").replace(/[. ]+$/, "");
+  // Cleaned first, so the name on disk is the one the model is shown (no bidi or invisible characters).
+  let safe = cleanText(name)
+    .replace(UNSAFE_CHARACTERS, "_")
+    .replace(/[. ]+$/, "");
   if (safe.length > MAX_NAME_CHARS) {
     const ext = extname(safe).slice(0, 20);
     safe = `${safe.slice(0, MAX_NAME_CHARS - ext.length)}${ext}`;

@@ -1,8 +1,10 @@
+import { cleanLine, NAME_MAX_CHARS } from "./cleanText.js";
 import { isFinalActionStatus, isFinalCommandStatus, type MachineAction } from "../defender/schemas.js";
 
 /** One line per action for a person watching a wait, e.g. "fin-ws-0142.contoso.com: InProgress, command 1 of 2 running". */
 export function describeAction(action: MachineAction): string {
-  const name = action.computerDnsName ?? action.machineId ?? action.id;
+  // The device names itself: progress messages reach the model outside the untrusted-data block.
+  const name = cleanLine(action.computerDnsName ?? action.machineId ?? action.id, NAME_MAX_CHARS);
   const total = action.commands.length;
   switch (action.status) {
     case "Pending":

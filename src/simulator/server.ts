@@ -76,6 +76,8 @@ export interface RunningSimulator extends SimulatorConnectionInfo {
   engine: ActionEngine;
   tokenService: TokenService;
   stats(): SimulatorStats;
+  /** The access tokens the token endpoint issued since start (see TokenService.issuedTokens). */
+  issuedTokens(): readonly string[];
   /** Replaces the faults in force (`{}` clears them); throws FaultsError naming a bad field. */
   setFaults(faults: FaultsInput): Faults;
   /** Forgets every action, window, count and fault. */
@@ -224,6 +226,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     engine,
     tokenService,
     stats: () => stats.snapshot(),
+    issuedTokens: () => tokenService.issuedTokens(),
     setFaults: (input) => faults.set(input),
     reset,
     close: async () => {

@@ -56,7 +56,15 @@ export interface TokenService {
   registerApp(app: AppRegistration): void;
   /** How many tokens were issued, and how many token requests were refused. */
   counts(): { issued: number; refused: number };
+  /**
+   * The access tokens issued since start, oldest first (at most the latest MAX_KEPT_TOKENS): a test
+   * searches logs and results for them, so that a leaked token is found by its value.
+   */
+  issuedTokens(): readonly string[];
 }
+
+/** A client renews its token about once an hour, so this covers any test run and stays small in a long-running simulator. */
+const MAX_KEPT_TOKENS = 1_000;
 
 const CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const MAX_TOKEN_REQUEST_BYTES = 64 * 1024;
@@ -174,6 +182,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
 
   let issued = 0;
   let refused = 0;
+  const issuedTokens: string[] = [];
 
   /**
    * Documents name the host the client used (localhost or 127.0.0.1 reach the same simulator), since
@@ -402,6 +411,8 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
 
     const accessToken = issueAccessToken(app, resource, auth.certificate);
     issued += 1;
+    issuedTokens.push(accessToken);
+    if (issuedTokens.length > MAX_KEPT_TOKENS) issuedTokens.shift();
     const headers = { "cache-control": "no-store, no-cache", pragma: "no-cache" };
     if (version === "v2") {
       return {
@@ -536,5 +547,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     registerApp,
 
     counts: () => ({ issued, refused }),
+
+    issuedTokens: () => [...issuedTokens],
   };
 }

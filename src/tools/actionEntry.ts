@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { isFinalActionStatus, type Machine, type MachineAction } from "../defender/schemas.js";
-import { cleanText } from "../liveResponse/cleanText.js";
+import { cleanLine, MESSAGE_MAX_CHARS, NAME_MAX_CHARS } from "../liveResponse/cleanText.js";
 import type { CommandResultData, QueuePlace, SubmittedRequest } from "../liveResponse/types.js";
 import { pageOutput } from "./outputPage.js";
 import {
@@ -135,7 +135,7 @@ export function actionEntry(
       index: command.index,
       type: command.command?.type ?? "unknown",
       status: command.commandStatus,
-      errors: command.errors.map(cleanText),
+      errors: command.errors.map((error) => cleanLine(error, MESSAGE_MAX_CHARS)),
       started_at: command.startTime,
       ended_at: command.endTime,
     };
@@ -150,7 +150,7 @@ export function actionEntry(
     request_id: view.requestId,
     action_id: action.id,
     machine_id: action.machineId ?? view.machine?.id ?? "",
-    computer_dns_name: action.computerDnsName ?? view.machine?.computerDnsName ?? null,
+    computer_dns_name: deviceName(action.computerDnsName ?? view.machine?.computerDnsName ?? null),
     status: action.status,
     status_detail: details.length > 0 ? details.join(" ") : null,
     created_at: action.creationDateTimeUtc,
@@ -213,12 +213,17 @@ function notSubmittedShape(
     request_id: request.requestId,
     action_id: null,
     machine_id: request.machineId,
-    computer_dns_name: request.machine?.computerDnsName ?? null,
+    computer_dns_name: deviceName(request.machine?.computerDnsName ?? null),
     created_at: null,
     updated_at: null,
     commands: [],
     error: null,
   };
+}
+
+/** The device names itself: one clean line of sane length. */
+function deviceName(name: string | null): string | null {
+  return name === null ? null : cleanLine(name, NAME_MAX_CHARS);
 }
 
 function commandResult(

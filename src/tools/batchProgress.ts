@@ -1,4 +1,5 @@
 import { isFinalActionStatus, type MachineAction } from "../defender/schemas.js";
+import { cleanLine, NAME_MAX_CHARS } from "../liveResponse/cleanText.js";
 import { describeAction } from "../liveResponse/progressMessage.js";
 import type { SubmittedRequest } from "../liveResponse/types.js";
 import { actionProgress, type FollowProgress } from "./followActions.js";
@@ -91,7 +92,7 @@ export class BatchProgress implements FollowProgress {
 
 function describeDevice({ machineId, entry, action }: DeviceState): string {
   if (action) return describeAction(action);
-  const name = entry?.machine?.computerDnsName ?? machineId;
+  const name = cleanLine(entry?.machine?.computerDnsName ?? machineId, NAME_MAX_CHARS);
   if (entry === undefined) return `${name}: being submitted`;
   if (entry.queued) {
     const { position, of, waitingFor } = entry.queued;

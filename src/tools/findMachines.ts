@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cleanLine, NAME_MAX_CHARS } from "../liveResponse/cleanText.js";
 import { DefenderApiError, InvalidInputError } from "../defender/errors.js";
 import { filter, type ODataFilter } from "../defender/odataQuery.js";
 import { MACHINE_HEALTH_STATUSES, type Machine } from "../defender/schemas.js";
@@ -80,16 +81,21 @@ function criterionOf(input: Input): (typeof CRITERIA)[number] {
   return given[0]!;
 }
 
+/** Names, platforms, tags and groups are set on or by the device: cleaned and capped like any device text. */
+function deviceText<T extends string | null | undefined>(text: T): T {
+  return (typeof text === "string" ? cleanLine(text, NAME_MAX_CHARS) : text) as T;
+}
+
 function toEntry(machine: Machine): z.infer<typeof MachineEntrySchema> {
   return {
     machine_id: machine.id,
-    computer_dns_name: machine.computerDnsName,
-    os_platform: machine.osPlatform,
+    computer_dns_name: deviceText(machine.computerDnsName),
+    os_platform: deviceText(machine.osPlatform),
     health_status: machine.healthStatus,
     last_seen: machine.lastSeen,
     last_ip_address: machine.lastIpAddress,
-    tags: machine.machineTags,
-    rbac_group_name: machine.rbacGroupName,
+    tags: machine.machineTags.map((tag) => deviceText(tag)),
+    rbac_group_name: deviceText(machine.rbacGroupName),
     note: isInactive(machine) ? QUEUED_OFFLINE_NOTE : null,
   };
 }

@@ -19,7 +19,9 @@ describe("device file names", () => {
   it("makes one safe segment, or falls back", () => {
     expect(safeFileName("report.txt", "fb")).toBe("report.txt");
     expect(safeFileName('a/b\\c:d*e?f"g<h>i|j', "fb")).toBe("a_b_c_d_e_f_g_h_i_j");
-    expect(safeFileName("evil\u0000name\u001b.txt", "fb")).toBe("evil_name_.txt");
+    // Control characters go (an escape takes what it starts with it); bidi overrides too.
+    expect(safeFileName("evil\u0000name\u001b.txt", "fb")).toBe("evilnamext");
+    expect(safeFileName("invoice\u202efdp.exe", "fb")).toBe("invoicefdp.exe");
     expect(safeFileName("..", "fb")).toBe("fb");
     expect(safeFileName(".", "fb")).toBe("fb");
     expect(safeFileName("", "fb")).toBe("fb");

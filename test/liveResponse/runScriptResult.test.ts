@@ -8,7 +8,7 @@ const blob = (value: unknown) =>
 describe("cleanText", () => {
   it("removes NUL and other control characters, keeps newlines and tabs, and normalises CRLF", () => {
     expect(cleanText("a\r\nb\tc\u0000\u0000")).toBe("a\nb\tc");
-    expect(cleanText("\u001b[31mred\u001b[0m\u0007\u0085\u009b")).toBe("[31mred[0m");
+    expect(cleanText("\u001b[31mred\u001b[0m\u0007\u0085\u009b")).toBe("red");
     expect(cleanText("ünïcödé ✓")).toBe("ünïcödé ✓");
   });
 
