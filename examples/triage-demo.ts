@@ -8,7 +8,10 @@
  *      showing progress while it waits,
  *   4. prints the parsed results, and where the collected file was saved with its SHA-256.
  *
- * Run it with `npm run demo`.
+ * Run it with `npm run demo`. With `npm run demo -- --approval` the server follows a policy
+ * (examples/approval.demo.yaml) under which collecting a file needs a person's approval: the server
+ * asks through MCP elicitation, this client prints the question (what will run, and its hash) and
+ * accepts it, and at the end the server's audit log is checked with `verifyAuditLog`.
  */
 import { fileURLToPath } from "node:url";
 import { mkdtemp } from "node:fs/promises";
@@ -16,7 +19,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { ElicitRequestSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { verifyAuditLog } from "../src/audit/verifyAuditLog.js";
 
 const ALERT = {
   id: "IR-2291",
@@ -26,6 +30,8 @@ const ALERT = {
 };
 
 const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+const approvalPolicy = fileURLToPath(new URL("./approval.demo.yaml", import.meta.url));
+const withApproval = process.argv.slice(2).includes("--approval");
 const say = (text = ""): void => void process.stdout.write(`${text}\n`);
 const step = (n: number, text: string): void => say(`\n\x1b[1m${n}. ${text}\x1b[0m`);
 const indent = (text: string, prefix = "   │ "): string =>
@@ -57,6 +63,7 @@ async function call(client: Client, name: string, args: Structured, onProgress?:
 
 async function main(): Promise<void> {
   const downloads = await mkdtemp(join(tmpdir(), "mde-demo-downloads-"));
+  const auditLog = join(downloads, "audit.jsonl");
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [cli, "serve", "--simulator"],
@@ -65,16 +72,32 @@ async function main(): Promise<void> {
       MDE_DOWNLOAD_DIR: downloads,
       MDE_TIME_SCALE: process.env.MDE_TIME_SCALE ?? "3",
       LOG_LEVEL: "warn",
+      ...(withApproval ? { MDE_POLICY_FILE: approvalPolicy, MDE_AUDIT_LOG: auditLog } : {}),
     },
     stderr: "ignore",
   });
-  const client = new Client({ name: "triage-demo", version: "1.0.0" });
+  // A client that can ask its user declares elicitation; the server then asks it before risky requests.
+  const client = new Client(
+    { name: "triage-demo", version: "1.0.0" },
+    { capabilities: withApproval ? { elicitation: {} } : {} },
+  );
+  if (withApproval) {
+    client.setRequestHandler(ElicitRequestSchema, ({ params }) => {
+      say(indent("The server asks a person to approve this request:", "   🔐 "));
+      say(indent(params.message, "   🔐 │ "));
+      say(indent("The demo stands in for the analyst and approves it.", "   🔐 "));
+      return { action: "accept", content: { approve: true, note: `${ALERT.id}: expected collection` } };
+    });
+  }
   await client.connect(transport);
 
   say(`\x1b[1mAlert ${ALERT.id}: ${ALERT.title} on ${ALERT.device}\x1b[0m`);
   say("An agent investigates through mde-live-response-mcp (simulated Contoso tenant).");
   const { tools } = await client.listTools();
   say(`Server offers: ${tools.map((t) => t.name).join(", ")}`);
+  if (withApproval) {
+    say("Policy: examples/approval.demo.yaml — collecting or placing a file needs a person's approval.");
+  }
 
   step(1, `Find the device "${ALERT.device}"`);
   const found = await call(client, "find_machines", { name: ALERT.device });
@@ -151,6 +174,19 @@ async function main(): Promise<void> {
     "\nNext an analyst would look the hash up in threat intelligence and, if it is bad, isolate the device.",
   );
   await client.close();
+  if (withApproval) {
+    step(5, "Check the audit log");
+    const verdict = await verifyAuditLog(auditLog);
+    say(indent(`${auditLog}`));
+    say(
+      indent(
+        verdict.ok
+          ? `verifyAuditLog: ok, ${verdict.records} records, each chained to the one before`
+          : `verifyAuditLog: FAILED at line ${verdict.firstBad.line}: ${verdict.firstBad.reason}`,
+      ),
+    );
+    if (!verdict.ok) process.exitCode = 1;
+  }
 }
 
 main().catch((err: unknown) => {

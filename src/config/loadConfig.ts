@@ -10,6 +10,9 @@ const PATH_SETTINGS: readonly SettingName[] = [
   "AZURE_FEDERATED_TOKEN_FILE",
   "MDE_DOWNLOAD_DIR",
   "MDE_CONFIG_FILE",
+  "MDE_POLICY_FILE",
+  "MDE_AUDIT_LOG",
+  "MDE_HTTP_API_KEYS_FILE",
 ];
 
 type Values = Partial<Record<SettingName, string>>;

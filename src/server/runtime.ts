@@ -1,13 +1,20 @@
 import { createTokenProvider } from "../auth/createTokenProvider.js";
+import type { TokenProvider } from "../auth/tokenProvider.js";
 import type { Settings } from "../config/settings.js";
 import { DefenderClient } from "../defender/defenderClient.js";
 import { LiveResponseService } from "../liveResponse/liveResponseService.js";
 import type { Logger } from "../logger.js";
+import { PolicyStore } from "../policy/policyStore.js";
+import { toolAllowed } from "../policy/toolAccess.js";
+import { AuditTrail } from "../safety/auditTrail.js";
+import { TOOLS } from "../tools/registry.js";
 import type { ToolDeps } from "../tools/toolDeps.js";
-import { openApiTarget } from "./apiTarget.js";
+import { openApiTarget, type ApiTarget } from "./apiTarget.js";
 
 export interface Runtime {
   deps: ToolDeps;
+  /** The app's credential to Defender, for readiness checks (never handed to a tool or a client). */
+  tokenProvider: TokenProvider;
   /** True when the tools act on the embedded simulator rather than a tenant. */
   simulated: boolean;
   /** Stops following actions, closes connections and the embedded simulator. */
@@ -15,11 +22,44 @@ export interface Runtime {
 }
 
 /**
- * Builds what the tools run on from the settings: the API target (a tenant, or the embedded
- * simulator), its token provider, the API client and the live response domain.
+ * Builds what the tools run on from the settings: the policy (MDE_POLICY_FILE, reloaded when it
+ * changes), the API target (a tenant, or the embedded simulator), its token provider, the API client,
+ * the live response domain, and the audit log (MDE_AUDIT_LOG). A policy file that cannot be loaded
+ * stops the start: there is no previous policy to fall back on.
  */
 export async function createRuntime(settings: Settings, { logger }: { logger: Logger }): Promise<Runtime> {
-  const target = await openApiTarget(settings, logger);
+  const policy = await PolicyStore.open({ file: settings.MDE_POLICY_FILE, logger });
+  const current = policy.current();
+  logger.info(
+    {
+      policyFile: settings.MDE_POLICY_FILE ?? null,
+      sha256: policy.sha256 ?? null,
+      readOnly: current.read_only,
+      hiddenTools: TOOLS.filter((tool) => !toolAllowed(current, tool)).map((tool) => tool.name),
+      approval: typeof current.approval === "string" ? current.approval : "by rule",
+    },
+    settings.MDE_POLICY_FILE === undefined
+      ? "no policy file (MDE_POLICY_FILE): every tool, script, path and device is allowed, and nothing needs approval"
+      : "policy loaded",
+  );
+  let target: ApiTarget;
+  try {
+    target = await openApiTarget(settings, logger);
+  } catch (err) {
+    await policy.close();
+    throw err;
+  }
+  const audit = new AuditTrail({
+    path: settings.MDE_AUDIT_LOG,
+    // The configured credentials: a record that held one would be refused, never written.
+    secrets: [target.tokenSettings.clientSecret, settings.AZURE_CLIENT_CERTIFICATE_PASSWORD],
+    logger,
+  });
+  if (!audit.enabled) {
+    logger.warn(
+      "no audit log (MDE_AUDIT_LOG is not set): requests, decisions, approvals and submits are not recorded",
+    );
+  }
   try {
     const tokenProvider = await createTokenProvider(target.tokenSettings, { logger });
     const client = new DefenderClient({
@@ -56,6 +96,7 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
       "live response runtime ready",
     );
     return {
+      tokenProvider,
       deps: {
         liveResponse,
         client,
@@ -65,16 +106,23 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
           maxDevicesPerCall: settings.MDE_MAX_DEVICES_PER_CALL,
         },
         logger,
+        policy,
+        audit,
       },
       simulated: target.simulated,
       close: async () => {
         // Requests still queued here are withdrawn: nothing is submitted once the server stops.
         liveResponse.close();
+        // Their withdrawal is recorded before the log closes.
+        await audit.close();
+        await policy.close();
         await client.close();
         await target.close();
       },
     };
   } catch (err) {
+    await audit.close();
+    await policy.close();
     await target.close();
     throw err;
   }

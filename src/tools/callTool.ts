@@ -1,19 +1,41 @@
+import { randomBytes } from "node:crypto";
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import type { CallToolResult, ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
+import type { Who } from "../audit/auditRecord.js";
+import { toolDecision } from "../policy/toolAccess.js";
+import { elicitationChannel } from "../safety/approvalChannel.js";
+import { AuditTrail } from "../safety/auditTrail.js";
+import { PolicyDeniedError } from "../safety/policyDeniedError.js";
 import type { ProgressUpdate, ToolContext, ToolDefinition } from "./toolDefinition.js";
-import type { ToolDeps } from "./toolDeps.js";
+import { NO_POLICY_FILE, type ToolDeps } from "./toolDeps.js";
 import { describeError, toToolError } from "./toolErrors.js";
 import { toolResult } from "./toolResult.js";
+import { principalOf, type Principal } from "../http/principal.js";
 
 export type RequestExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
-/** Runs one call; every failure becomes an `isError` result through `toToolError`, never a protocol error. */
+/**
+ * Runs one call; every failure becomes an `isError` result through `toToolError`, never a protocol
+ * error. A tool the policy hides is refused here too: a call can race a reload that hides it.
+ */
 export async function callTool(
   tool: ToolDefinition,
   input: unknown,
   ctx: ToolContext,
 ): Promise<CallToolResult> {
   try {
+    const access = toolDecision(ctx.policy.current(), tool);
+    if (access.outcome === "deny") {
+      await ctx.audit.note({
+        kind: "policy_decision",
+        request_id: ctx.callId,
+        who: ctx.requester,
+        ...access,
+        policy_sha256: ctx.policy.sha256 ?? null,
+      });
+      throw new PolicyDeniedError(access);
+    }
     return toolResult(await tool.handler(input as never, ctx));
   } catch (error) {
     const { code } = describeError(error);
@@ -25,11 +47,20 @@ export async function callTool(
   }
 }
 
-/** A handler's context for one tools/call request: its signal, and progress sent on its progress token. */
-export function contextFor(deps: ToolDeps, extra: RequestExtra): ToolContext {
+/**
+ * A handler's context for one tools/call request: its signal, progress sent on its progress token,
+ * the policy and audit log in force, who asks (the client's name at initialize), and a channel to
+ * ask the person at that client, tied to this request.
+ */
+export function contextFor(deps: ToolDeps, extra: RequestExtra, server: Server): ToolContext {
   const progressToken = extra._meta?.progressToken;
   return {
     ...deps,
+    policy: deps.policy ?? NO_POLICY_FILE,
+    audit: deps.audit ?? AuditTrail.disabled(deps.logger),
+    callId: newCallId(),
+    requester: requesterOf(server, principalOf(extra)),
+    approvals: elicitationChannel(server, extra),
     signal: extra.signal,
     reportProgress(update: ProgressUpdate) {
       if (progressToken === undefined) return;
@@ -40,5 +71,26 @@ export function contextFor(deps: ToolDeps, extra: RequestExtra): ToolContext {
           deps.logger.debug({ err: String(error) }, "progress notification not sent"),
         );
     },
+  };
+}
+
+/** The audit log's id of one tool call; distinct from the `req_…` ids of the devices' requests. */
+function newCallId(): string {
+  return `call_${randomBytes(6).toString("hex")}`;
+}
+
+/**
+ * The client as it named itself (the protocol requires a name and version, but a peer may omit them),
+ * and over HTTP the principal its credential was issued to.
+ */
+function requesterOf(server: Server, principal: Principal | undefined): Who {
+  const client = server.getClientVersion();
+  // The principal's name (a key's holder, a user's UPN) says who; "anonymous" (loopback without
+  // authentication) says nothing.
+  const name = principal?.kind === "anonymous" ? undefined : principal?.name;
+  return {
+    client_name: client?.name ?? "(unnamed client)",
+    client_version: client?.version ?? "",
+    ...(name ? { principal: name } : {}),
   };
 }

@@ -7,9 +7,23 @@ import { actionIdInput, requestIdInput, strictFields } from "./commonInputs.js";
 import { resultsOf } from "./followActions.js";
 import type { ToolDefinition } from "./toolDefinition.js";
 import { describeError } from "./toolErrors.js";
+import type { Decision } from "../policy/decision.js";
+import { auditOutcome, auditUnsubmitted } from "../safety/auditOutcome.js";
 
 /** Defender requires a comment on every cancel; this one is sent when the caller gives none. */
 export const DEFAULT_CANCEL_COMMENT = "Cancelled by mde-live-response-mcp at an agent's request";
+
+/**
+ * Cancelling only stops an action or withdraws a request never sent, so the policy has no rule
+ * against it: it is allowed whenever the tool is (read-only mode hides it, as it hides every tool
+ * that acts on devices). It is recorded like any request, before anything is sent.
+ */
+const CANCEL_DECISION: Decision = {
+  outcome: "allow",
+  rule: "cancel_action",
+  reason:
+    "Cancelling only stops an action or withdraws a queued request, so the policy allows it whenever it is not read-only.",
+};
 
 const inputSchema = strictFields(
   {
@@ -56,9 +70,26 @@ export const cancelActionTool: ToolDefinition<typeof inputSchema, typeof outputS
     // A cancel takes no wait_seconds; fetching the results of commands done before it keeps to the default.
     const deadline = new CallDeadline(ctx.limits.defaultWaitSeconds);
     const ref = actionReferenceOf(input);
+    const comment = input.comment ?? DEFAULT_CANCEL_COMMENT;
+    const record = { request_id: ctx.callId, who: ctx.requester, why: comment };
+    // On disk before anything is sent: a cancel the log cannot record is not made (fail closed).
+    await ctx.audit.require({
+      kind: "request",
+      ...record,
+      tool: "cancel_action",
+      machines: [],
+      commands: [],
+    });
+    await ctx.audit.require({
+      kind: "policy_decision",
+      ...record,
+      ...CANCEL_DECISION,
+      policy_sha256: ctx.policy.sha256 ?? null,
+    });
     // A request still queued is withdrawn, never submitted; one whose submit failed comes back as it is.
     const withdrawn = await ctx.liveResponse.withdraw(ref.id);
     if (withdrawn) {
+      await auditUnsubmitted(ctx, withdrawn);
       const entry = requestEntry(
         withdrawn,
         describeError(withdrawn.error, { submit: true }),
@@ -70,11 +101,14 @@ export const cancelActionTool: ToolDefinition<typeof inputSchema, typeof outputS
       };
     }
     const { requestId, action, alreadyFinal } = await withReference(ref, (id) =>
-      ctx.liveResponse.cancel(id, input.comment ?? DEFAULT_CANCEL_COMMENT, { signal: ctx.signal }),
+      ctx.liveResponse.cancel(id, comment, { signal: ctx.signal }),
     );
+    await ctx.audit.note({ kind: "cancel", ...record, action_id: action.id, status: action.status });
+    const results = await resultsOf(ctx, action, deadline);
+    await auditOutcome(ctx, action, results);
     const entry = actionEntry(
       { requestId, action, alreadyFinal: alreadyFinal ?? false },
-      await resultsOf(ctx, action, deadline),
+      results,
       { commandIndex: undefined, outputOffset: 0, maxOutputChars: ctx.limits.maxOutputChars },
       ctx.limits.defaultWaitSeconds,
     );

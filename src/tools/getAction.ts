@@ -11,6 +11,7 @@ import { resultsOf, waitForActions } from "./followActions.js";
 import type { ToolContext, ToolDefinition } from "./toolDefinition.js";
 import { DEFAULT_TOOL_LIMITS } from "./toolDeps.js";
 import { describeError } from "./toolErrors.js";
+import { auditOutcome } from "../safety/auditOutcome.js";
 
 /** The most output one call may ask for: about 25k tokens, where clients start cutting tool results. */
 export const MAX_OUTPUT_CHARS_CAP = 100_000;
@@ -152,6 +153,8 @@ export const getActionTool: ToolDefinition<typeof inputSchema, typeof outputSche
     const [followed] = await waitForActions(ctx, [found.action], deadline);
     const action = followed?.action ?? found.action;
     const results = await resultsOf(ctx, action, deadline);
+    // A read tool: its records are written when possible and never stop the answer.
+    await auditOutcome(ctx, action, results);
     const outputOffset = input.output_offset ?? 0;
     checkOffset(results, input.command_index, outputOffset);
     const entry = actionEntry(

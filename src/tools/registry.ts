@@ -5,6 +5,7 @@ import { findMachinesTool } from "./findMachines.js";
 import { getActionTool } from "./getAction.js";
 import { listLibraryFilesTool } from "./listLibraryFiles.js";
 import { runLiveResponseTool } from "./runLiveResponse.js";
+import { followReadOnly } from "./readOnlyMode.js";
 import { registerRunLiveResponseTask, type ToolTasks } from "./runLiveResponseTask.js";
 import type { ToolDefinition, ToolHints } from "./toolDefinition.js";
 import type { ToolDeps } from "./toolDeps.js";
@@ -26,29 +27,46 @@ export interface RegisterToolsOptions {
    * runs as an MCP task for clients that ask for one (taskSupport "optional").
    */
   tasks?: ToolTasks;
+  /**
+   * Ends the tools' following of the policy (read-only mode as the file is reloaded); without it, they
+   * follow it as long as the policy source lives.
+   */
+  signal?: AbortSignal;
 }
 
+/**
+ * Registers the tools; with a policy in the deps, read-only mode hides the tools that act on devices
+ * from the start and follows the policy file as it is reloaded.
+ */
 export function registerTools(
   server: McpServer,
   deps: ToolDeps,
   options: RegisterToolsOptions = {},
 ): RegisteredTool[] {
   const { tasks } = options;
-  return TOOLS.filter((tool) => options.include?.(tool) ?? true).map((tool) =>
-    tool === runLiveResponseTool && tasks
-      ? registerRunLiveResponseTask(server, deps, tasks)
-      : server.registerTool(
-          tool.name,
-          {
-            title: tool.title,
-            description: tool.description,
-            inputSchema: tool.inputSchema,
-            outputSchema: tool.outputSchema,
-            annotations: { ...tool.annotations },
-          },
-          (input: unknown, extra: RequestExtra) => callTool(tool, input, contextFor(deps, extra)),
-        ),
-  );
+  const tools = TOOLS.filter((tool) => options.include?.(tool) ?? true).map((definition) => ({
+    definition,
+    registered:
+      definition === runLiveResponseTool && tasks
+        ? registerRunLiveResponseTask(server, deps, tasks)
+        : server.registerTool(
+            definition.name,
+            {
+              title: definition.title,
+              description: definition.description,
+              inputSchema: definition.inputSchema,
+              outputSchema: definition.outputSchema,
+              annotations: { ...definition.annotations },
+            },
+            (input: unknown, extra: RequestExtra) =>
+              callTool(definition, input, contextFor(deps, extra, server.server)),
+          ),
+  }));
+  if (deps.policy && !options.signal?.aborted) {
+    const stop = followReadOnly(tools, deps.policy, deps.logger);
+    options.signal?.addEventListener("abort", stop, { once: true });
+  }
+  return tools.map((t) => t.registered);
 }
 
 export interface ToolDoc {

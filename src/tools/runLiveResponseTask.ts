@@ -3,10 +3,10 @@ import type {
   CreateTaskRequestHandlerExtra,
   CreateTaskResult,
 } from "@modelcontextprotocol/sdk/experimental/tasks";
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { McpServer, RegisteredTool } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestTaskStore } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { z } from "zod";
 import { scaleMs } from "../config/time.js";
 import { ACTION_FINAL_STATUSES } from "../defender/schemas.js";
 import { DEFAULT_POLL_INTERVAL_SECONDS } from "../liveResponse/liveResponseService.js";
@@ -15,10 +15,12 @@ import { actionLines } from "./actionSummary.js";
 import { callTool, contextFor } from "./callTool.js";
 import { WAIT_SECONDS_MAX } from "./commonInputs.js";
 import { getActionTool } from "./getAction.js";
-import { runLiveResponseTool } from "./runLiveResponse.js";
+import { runLiveResponseTool, runRequestOf, type RunInput } from "./runLiveResponse.js";
+import { NO_APPROVAL_CHANNEL } from "../safety/approvalChannel.js";
+import { clearRunRequest, type Clearance } from "../safety/runClearance.js";
 import type { ToolContext } from "./toolDefinition.js";
 import type { ToolDeps } from "./toolDeps.js";
-import { toToolError } from "./toolErrors.js";
+import { describeError, toToolError } from "./toolErrors.js";
 import { toolResult } from "./toolResult.js";
 import type { ToolTaskStore } from "./toolTaskStore.js";
 
@@ -26,6 +28,8 @@ import type { ToolTaskStore } from "./toolTaskStore.js";
  * run_live_response as an MCP task, for clients that support the tasks extension: the call returns a
  * task at once, and the task runs the tool, then follows every action it returned (with get_action)
  * until all are final, and keeps the combined result. Clients without tasks call the tool as before.
+ * The policy judges the request, and a person approves it when the policy asks, before the task is
+ * answered: approval needs the tools/call still open to ask on, and nothing may be submitted before it.
  */
 
 export interface TaskTimingOptions {
@@ -77,8 +81,6 @@ const SETTLED_STATUSES: ReadonlySet<string> = new Set([...ACTION_FINAL_STATUSES,
 const FOLLOWING_NOTE =
   "This task follows the others until they are final; cancelling it stops the following, not the actions (cancel_action stops an action).";
 
-type RunInput = z.output<(typeof runLiveResponseTool)["inputSchema"]>;
-
 export function taskTiming(options: TaskTimingOptions = {}): TaskTiming {
   const timeScale = options.timeScale ?? 1;
   const pollIntervalSeconds = options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS;
@@ -107,7 +109,7 @@ export function registerRunLiveResponseTask(
       execution: { taskSupport: "optional" },
     },
     {
-      createTask: (input, extra) => createTask(input, extra, deps, tasks),
+      createTask: (input, extra) => createTask(input, extra, deps, tasks, server.server),
       // SDK 1.x answers tasks/get and tasks/result from the store; these serve any caller asking the tool.
       getTask: (_input, extra) => extra.taskStore.getTask(extra.taskId),
       getTaskResult: async (_input, extra) =>
@@ -121,17 +123,37 @@ async function createTask(
   extra: CreateTaskRequestHandlerExtra,
   deps: ToolDeps,
   tasks: ToolTasks,
+  server: Server,
 ): Promise<CreateTaskResult> {
   const task = await extra.taskStore.createTask({
     ttl: extra.taskRequestedTtl ?? tasks.timing.ttlMs,
     pollInterval: tasks.timing.pollIntervalMs,
   });
+  const ctx = contextFor(deps, extra, server);
   // The SDK runs a plain tools/call of an "optional" task tool through here too: it gets the tool's own answer.
   if (tasks.store.isPlainCall(task.taskId)) {
-    const result = await callTool(runLiveResponseTool, input, contextFor(deps, extra));
+    const result = await callTool(runLiveResponseTool, input, ctx);
     return { task: tasks.store.answerPlainCall(task.taskId, result) };
   }
-  void new RunLiveResponseTask(task.taskId, extra.taskStore, deps, tasks).run(input as RunInput);
+  // The policy judges the request, and a person approves it when the policy asks, while this
+  // tools/call is still open: the question travels on its stream, and nothing is submitted before
+  // the answer. A refused request is a failed task at once.
+  let clearance: Clearance;
+  try {
+    clearance = await clearRunRequest(runRequestOf(input as RunInput, deps.limits.maxDevicesPerCall), ctx);
+  } catch (error) {
+    ctx.logger.warn(
+      { tool: runLiveResponseTool.name, code: describeError(error).code, taskId: task.taskId },
+      "task refused before its submit",
+    );
+    const result = toToolError(error);
+    // As a task that fails later: its status message is the error's first line.
+    await extra.taskStore.updateTaskStatus(task.taskId, "working", firstLine(textOf(result)));
+    await extra.taskStore.storeTaskResult(task.taskId, "failed", result);
+    return { task: (await extra.taskStore.getTask(task.taskId)) ?? task };
+  }
+  const base: ToolContext = { ...ctx, approvals: NO_APPROVAL_CHANNEL, clearance };
+  void new RunLiveResponseTask(task.taskId, extra.taskStore, base, tasks).run(input as RunInput);
   return { task };
 }
 
@@ -148,7 +170,8 @@ class RunLiveResponseTask {
   constructor(
     private readonly taskId: string,
     private readonly requestStore: RequestTaskStore,
-    private readonly deps: ToolDeps,
+    /** The call's context, cleared by the policy (and a person): the task swaps in its own signal. */
+    private readonly base: ToolContext,
     private readonly tasks: ToolTasks,
   ) {}
 
@@ -156,8 +179,8 @@ class RunLiveResponseTask {
     // Registered before the first await, so a cancel that comes at once is not missed.
     const cancelled = this.tasks.store.follow(this.taskId, () => this.cancelNote());
     const signal = AbortSignal.any([cancelled, this.stop.signal]);
-    const ctx: ToolContext = { ...this.deps, signal, reportProgress: () => {} };
-    const log = this.deps.logger.child({ taskId: this.taskId, tool: runLiveResponseTool.name });
+    const ctx: ToolContext = { ...this.base, signal, reportProgress: () => {} };
+    const log = this.base.logger.child({ taskId: this.taskId, tool: runLiveResponseTool.name });
     let result: CallToolResult;
     try {
       result = await this.settle(input, ctx);
@@ -273,7 +296,7 @@ class RunLiveResponseTask {
     } catch (error) {
       const task = await this.tasks.store.getTask(this.taskId);
       if (!task || task.status !== "working") this.stop.abort();
-      else this.deps.logger.debug({ taskId: this.taskId, err: String(error) }, "task status not sent");
+      else this.base.logger.debug({ taskId: this.taskId, err: String(error) }, "task status not sent");
     }
   }
 

@@ -1,5 +1,9 @@
 import type { z } from "zod";
-import type { ToolDeps } from "./toolDeps.js";
+import type { Who } from "../audit/auditRecord.js";
+import type { ApprovalChannel } from "../safety/approvalChannel.js";
+import type { AuditTrail } from "../safety/auditTrail.js";
+import type { Clearance } from "../safety/runClearance.js";
+import type { PolicySource, ToolDeps } from "./toolDeps.js";
 
 /**
  * Every hint is set on every tool: an omitted hint falls back to the protocol's default, and those
@@ -25,6 +29,21 @@ export interface ToolContext extends ToolDeps {
   signal: AbortSignal;
   /** Sends `notifications/progress` when the client asked for progress; does nothing otherwise. */
   reportProgress(update: ProgressUpdate): void;
+  /** The policy in force (DEFAULT_POLICY when the server has none). */
+  policy: PolicySource;
+  /** The audit log (a trail that records nothing when the server has none). */
+  audit: AuditTrail;
+  /** This call's id in the audit log: every record the call writes carries it as request_id. */
+  callId: string;
+  /** The MCP client that made the call, as it named itself at initialize. */
+  requester: Who;
+  /** Asks the person at the MCP client (elicitation tied to this call). */
+  approvals: ApprovalChannel;
+  /**
+   * A run request already judged, and approved when the policy asked for it, before this context was
+   * made: an MCP task asks while its tools/call is open, then runs the request in the background.
+   */
+  clearance?: Clearance;
 }
 
 /** What a handler hands back; `toolResult` turns it into the MCP result. */

@@ -1,6 +1,8 @@
 import type { DefenderClient } from "../defender/defenderClient.js";
 import type { LiveResponseApi } from "../liveResponse/types.js";
 import type { Logger } from "../logger.js";
+import { DEFAULT_POLICY, type Policy } from "../policy/policySchema.js";
+import type { AuditTrail } from "../safety/auditTrail.js";
 
 /** Server-wide bounds on what one tool call may ask for. */
 export interface ToolLimits {
@@ -22,10 +24,30 @@ export const DEFAULT_TOOL_LIMITS: ToolLimits = {
   maxDevicesPerCall: 100,
 };
 
+/** The policy in force, as the tools read it: a PolicyStore, reloaded when its file changes. */
+export interface PolicySource {
+  current(): Policy;
+  /** SHA-256 of the policy file; undefined when there is none. */
+  readonly sha256: string | undefined;
+  /** Calls `listener` with each reloaded policy; returns the unsubscribe function. */
+  onChange(listener: (policy: Policy) => void): () => void;
+}
+
+/** No policy file: the default policy, which never changes. */
+export const NO_POLICY_FILE: PolicySource = {
+  current: () => DEFAULT_POLICY,
+  sha256: undefined,
+  onChange: () => () => {},
+};
+
 /** What every tool handler may use; nothing else reaches a tool. */
 export interface ToolDeps {
   liveResponse: LiveResponseApi;
   client: DefenderClient;
   limits: ToolLimits;
   logger: Logger;
+  /** MDE_POLICY_FILE as loaded; absent: DEFAULT_POLICY (everything allowed, no approval), as with no file. */
+  policy?: PolicySource;
+  /** MDE_AUDIT_LOG; absent: nothing is recorded, as with the setting unset. */
+  audit?: AuditTrail;
 }

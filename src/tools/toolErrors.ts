@@ -1,4 +1,5 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { AuditLogError } from "../audit/auditError.js";
 import { AuthenticationError } from "../auth/errors.js";
 import {
   DefenderApiError,
@@ -11,6 +12,8 @@ import {
 import { InvalidQueryError } from "../defender/odataQuery.js";
 import { SessionCapError } from "../liveResponse/sessionTracker.js";
 import { SubmitOutcomeUnknownError } from "../liveResponse/submitReconciler.js";
+import { ApprovalError } from "../safety/approvalError.js";
+import { PolicyDeniedError } from "../safety/policyDeniedError.js";
 
 /**
  * The one place where a failure becomes words for an agent: what went wrong and what to do next.
@@ -215,7 +218,49 @@ function describeAuthError(error: AuthenticationError): ErrorDescription {
   };
 }
 
+/**
+ * A person's "no" is an error for the agent: the request did not run, and the agent must not carry
+ * on as if it had, nor ask again on its own. Its message says what the person decided, nothing more.
+ */
+function describeApprovalError(error: ApprovalError): ErrorDescription {
+  const nothingSent = "nothing was sent to Defender";
+  const next: Record<ApprovalError["code"], string> = {
+    APPROVAL_DECLINED: `${nothingSent}; do not send the same request again unless the person asks for it — tell them what you wanted to run and why`,
+    APPROVAL_CANCELLED: `${nothingSent}; ask the person whether they want it run before calling again (each call asks anew)`,
+    APPROVAL_UNAVAILABLE: `${nothingSent}; use an MCP client that supports elicitation (form mode), or ask the operator whether this request may run without approval (the policy's approval rules)`,
+    APPROVAL_PAYLOAD_CHANGED: `${nothingSent}; call again to ask for approval of the request as it is now (check list_library_files: a library file may have been replaced)`,
+    APPROVAL_FAILED: `${nothingSent}; call again when a person can answer the approval question`,
+  };
+  return { code: error.code, message: error.message, next_step: next[error.code] };
+}
+
 export function describeError(error: unknown, context: ErrorContext = {}): ErrorDescription {
+  if (error instanceof PolicyDeniedError) {
+    const { rule, reason } = error.decision;
+    return {
+      code: error.code,
+      message: `the policy denied this request (rule ${rule}): ${reason}`,
+      next_step: `nothing was sent to Defender; change the request as the reason says, or ask the operator to change ${rule} in the policy file — the same request will be denied again`,
+    };
+  }
+  if (error instanceof ApprovalError) return describeApprovalError(error);
+  if (error instanceof AuditLogError && error.code === "AUDIT_SECRET_REFUSED") {
+    return {
+      code: "AUDIT_UNAVAILABLE",
+      message:
+        "the request holds something that looks like a credential (a token, a SAS signature, a private key or this server's secret), which this server never records, so it does not run it",
+      next_step:
+        "nothing was sent to Defender; remove it from the comment, the arguments or the paths and call again",
+    };
+  }
+  if (error instanceof AuditLogError) {
+    return {
+      code: "AUDIT_UNAVAILABLE",
+      message: `the audit log cannot record this request (${error.code}), and this server runs nothing it cannot record`,
+      next_step:
+        "nothing was sent to Defender; the operator must fix the audit log (MDE_AUDIT_LOG; the server's log says what is wrong); tools that only read keep working",
+    };
+  }
   if (error instanceof InvalidInputError) {
     return {
       code: error.code,

@@ -125,7 +125,7 @@ describe("loadConfig problems", () => {
           "--time-scale",
           "0",
           "--transport",
-          "http",
+          "sse",
           "--bogus",
           "stray",
           "--log-level",
@@ -146,7 +146,7 @@ describe("loadConfig problems", () => {
       "MDE_POLL_INTERVAL_SECONDS (environment): MDE_POLL_INTERVAL_SECONDS must be at least 1",
       "AZURE_AUTHORITY_HOST (environment): AZURE_AUTHORITY_HOST must use https://",
       "MDE_TIME_SCALE (--time-scale): MDE_TIME_SCALE must be greater than 0",
-      "MDE_TRANSPORT (--transport): MDE_TRANSPORT must be stdio: only stdio is available in this version",
+      "MDE_TRANSPORT (--transport): MDE_TRANSPORT must be stdio or http",
     ];
     for (const text of expected)
       expect(

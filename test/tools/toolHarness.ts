@@ -5,8 +5,16 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import {
+  ElicitRequestSchema,
+  type CallToolResult,
+  type ElicitRequest,
+  type ElicitResult,
+  type RequestId,
+} from "@modelcontextprotocol/sdk/types.js";
 import { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
+import { PolicyStore } from "../../src/policy/policyStore.js";
+import { AuditTrail } from "../../src/safety/auditTrail.js";
 import type { SimulatorOptions } from "../../src/simulator/index.js";
 import { createMcpServer } from "../../src/server/createMcpServer.js";
 import { registerTools } from "../../src/tools/registry.js";
@@ -34,6 +42,14 @@ export interface ToolHarness {
   call(name: string, args: Record<string, unknown>, options?: RequestOptions): Promise<CallToolResult>;
   /** Calls per simulator endpoint so far. */
   calls(): Record<string, number>;
+  /** The policy the server follows (DEFAULT_POLICY without `policyFile`). */
+  policy: PolicyStore;
+  /** The server's audit trail (records nothing without `auditLog`). */
+  audit: AuditTrail;
+  /** Every request the client sent (tools/call, …), by JSON-RPC id. */
+  clientRequests: Array<{ id: RequestId; method: string }>;
+  /** Every request the server sent the client (elicitation/create, …), with the request it was tied to. */
+  serverRequests: Array<{ method: string; relatedRequestId: RequestId | undefined }>;
   totalCalls(): number;
   close(): Promise<void>;
 }
@@ -49,6 +65,21 @@ export interface ToolHarnessOptions {
   app?: { clientId: string; clientSecret: string };
   /** Serve with createMcpServer, as the product does: MCP tasks supported, run_live_response may run as one. */
   tasks?: boolean;
+  /** MDE_POLICY_FILE: the server follows this file, reloading it when it changes. */
+  policyFile?: string;
+  /** How often the policy file is checked for changes fs.watch missed; default the store's. */
+  policyStatIntervalMs?: number;
+  /** MDE_AUDIT_LOG. */
+  auditLog?: string;
+  /** Secrets the audit log refuses to hold; default the app's client secret. */
+  auditSecrets?: string[];
+  /** The MCP client's name and version at initialize. */
+  clientInfo?: { name: string; version: string };
+  /**
+   * The person at the client: when set, the client declares form elicitation and answers every
+   * elicitation/create with this; without it, the client cannot be asked anything.
+   */
+  elicit?: (params: ElicitRequest["params"]) => ElicitResult | Promise<ElicitResult>;
 }
 
 export async function startToolHarness(options: ToolHarnessOptions = {}): Promise<ToolHarness> {
@@ -66,15 +97,46 @@ export async function startToolHarness(options: ToolHarnessOptions = {}): Promis
     idlePollIntervalSeconds: 3600,
     ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
   });
+  const policy = await PolicyStore.open({
+    file: options.policyFile,
+    logger: quietLogger,
+    ...(options.policyStatIntervalMs === undefined ? {} : { statIntervalMs: options.policyStatIntervalMs }),
+  });
+  const audit = new AuditTrail({
+    path: options.auditLog,
+    secrets: options.auditSecrets ?? [options.app?.clientSecret ?? fx.t.sim.clientSecret],
+    logger: quietLogger,
+  });
   const deps: ToolDeps = {
     liveResponse,
     client,
     limits: { ...DEFAULT_TOOL_LIMITS, ...options.limits },
     logger: quietLogger,
+    ...(options.policyFile === undefined ? {} : { policy }),
+    ...(options.auditLog === undefined ? {} : { audit }),
   };
   const server = options.tasks ? createMcpServer(deps, { timeScale }) : toolsOnlyServer(deps);
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  const mcp = new Client({ name: "tools-test-client", version: "0.0.0" });
+  const clientRequests: ToolHarness["clientRequests"] = [];
+  const serverRequests: ToolHarness["serverRequests"] = [];
+  const clientSend = clientSide.send.bind(clientSide);
+  clientSide.send = (message, sendOptions) => {
+    if ("method" in message && "id" in message)
+      clientRequests.push({ id: message.id, method: message.method });
+    return clientSend(message, sendOptions);
+  };
+  const serverSend = serverSide.send.bind(serverSide);
+  serverSide.send = (message, sendOptions) => {
+    if ("method" in message && "id" in message) {
+      serverRequests.push({ method: message.method, relatedRequestId: sendOptions?.relatedRequestId });
+    }
+    return serverSend(message, sendOptions);
+  };
+  const mcp = new Client(options.clientInfo ?? { name: "tools-test-client", version: "0.0.0" }, {
+    capabilities: options.elicit ? { elicitation: {} } : {},
+  });
+  const { elicit } = options;
+  if (elicit) mcp.setRequestHandler(ElicitRequestSchema, (request) => elicit(request.params));
   await Promise.all([server.connect(serverSide), mcp.connect(clientSide)]);
   const results: CallToolResult[] = [];
   const calls = () => fx.t.sim.stats().calls;
@@ -94,8 +156,14 @@ export async function startToolHarness(options: ToolHarnessOptions = {}): Promis
     },
     calls,
     totalCalls: () => Object.values(calls()).reduce((a, b) => a + b, 0),
+    policy,
+    audit,
+    clientRequests,
+    serverRequests,
     async close() {
       liveResponse.close();
+      await audit.close();
+      await policy.close();
       await mcp.close();
       await server.close();
       await fx.close();
