@@ -38,7 +38,9 @@ function usage(): string {
        mde-live-response-mcp audit verify FILE
 
 Commands:
-  serve       The MCP server over stdio (the default command). Logs go to stderr; stdout is the protocol.
+  serve       The MCP server (the default command): over stdio, stdout being the protocol, or with
+              --transport http as Streamable HTTP at /mcp (plus /healthz, /readyz, /metrics).
+              Logs go to stderr.
   check       Check configuration and credentials against the API and say what is wrong.
   simulator   Run the Defender for Endpoint API simulator (HTTPS on loopback).
               Prints one JSON line: apiBase, authorityHost, tenantId, clientId, clientSecret, caFile.
@@ -87,8 +89,13 @@ const configFrom = (args: string[]) => loadConfig({ argv: args, env: process.env
 
 async function serveCommand(args: string[]): Promise<number> {
   const settings = configFrom(args);
-  const { runStdioServer } = await import("./server/stdio.js");
-  await runStdioServer(settings);
+  if (settings.MDE_TRANSPORT === "http") {
+    const { runHttpServer } = await import("./http/runHttpServer.js");
+    await runHttpServer(settings);
+  } else {
+    const { runStdioServer } = await import("./server/stdio.js");
+    await runStdioServer(settings);
+  }
   setTimeout(() => {
     console.error(`mde-live-response-mcp: still running ${EXIT_GRACE_MS} ms after shutdown; exiting`);
     process.exit(0);

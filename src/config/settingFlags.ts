@@ -12,6 +12,8 @@ export const SETTING_FLAGS = {
   "download-dir": { setting: "MDE_DOWNLOAD_DIR", value: "DIR" },
   "log-level": { setting: "LOG_LEVEL", value: "LEVEL" },
   transport: { setting: "MDE_TRANSPORT", value: "NAME" },
+  host: { setting: "MDE_HTTP_HOST", value: "ADDRESS" },
+  port: { setting: "MDE_HTTP_PORT", value: "PORT" },
 } as const satisfies Record<string, { setting: SettingName; value: string | undefined }>;
 
 type FlagName = keyof typeof SETTING_FLAGS;

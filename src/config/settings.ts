@@ -100,12 +100,12 @@ export const SettingsSchema = z.object({
   MDE_POLICY_FILE: text("MDE_POLICY_FILE")
     .optional()
     .describe(
-      "Policy file (YAML or JSON): read-only mode, allowed scripts, paths, library files and devices, and what needs a person's approval; reloaded when it changes. Unset: everything is allowed without approval.",
+      "Policy file (YAML or JSON): read-only mode, allowed scripts, paths, library files and devices, and what needs a person's approval (asked through the MCP client); reloaded when it changes. Unset: everything is allowed without approval.",
     ),
   MDE_AUDIT_LOG: text("MDE_AUDIT_LOG")
     .optional()
     .describe(
-      "Append-only audit log (JSON lines, hash-chained, each record on disk before the tool answers); check it with `audit verify`.",
+      "Append-only audit log (JSON lines, hash-chained, each record on disk before the tool answers): every request, policy decision, approval, submit, final status, result fetched and cancel; check it with `audit verify`. When it cannot be written, run_live_response and cancel_action refuse to act. Unset: nothing is recorded, and the server warns at start.",
     ),
   MDE_DEFAULT_WAIT_SECONDS: wholeNumber("MDE_DEFAULT_WAIT_SECONDS", 0)
     .default(45)
@@ -135,9 +135,68 @@ export const SettingsSchema = z.object({
     .optional()
     .describe("JSON file whose keys are these setting names; the environment and flags override it."),
   MDE_TRANSPORT: z
-    .enum(["stdio"], { error: "MDE_TRANSPORT must be stdio: only stdio is available in this version" })
+    .enum(["stdio", "http"], { error: "MDE_TRANSPORT must be stdio or http" })
     .default("stdio")
-    .describe("MCP transport; only stdio is available in this version."),
+    .describe(
+      "MCP transport: stdio (one client, the default) or http (Streamable HTTP at /mcp, a shared service).",
+    ),
+  MDE_HTTP_HOST: text("MDE_HTTP_HOST")
+    .default("127.0.0.1")
+    .describe(
+      "Address the HTTP transport listens on. Any address other than loopback needs MDE_HTTP_API_KEYS_FILE or MDE_HTTP_OAUTH_AUDIENCE.",
+    ),
+  MDE_HTTP_PORT: wholeNumber("MDE_HTTP_PORT", 0)
+    .max(65_535, { error: "MDE_HTTP_PORT must be at most 65535" })
+    .default(8787)
+    .describe("Port of the HTTP transport (0: any free port, logged at start)."),
+  MDE_HTTP_PUBLIC_URL: z
+    .url({ error: "MDE_HTTP_PUBLIC_URL must be an absolute URL such as https://mcp.contoso.com" })
+    .transform((v) => v.replace(/\/+$/, ""))
+    .optional()
+    .describe(
+      "The URL clients reach the server at behind a reverse proxy (e.g. https://mcp.contoso.com); names the OAuth resource and its metadata. Unset: the request's Host over http.",
+    ),
+  MDE_HTTP_ALLOWED_HOSTS: text("MDE_HTTP_ALLOWED_HOSTS")
+    .optional()
+    .describe(
+      "Comma-separated host names the Host header may carry besides loopback, the bind address and MDE_HTTP_PUBLIC_URL's (DNS rebinding protection).",
+    ),
+  MDE_HTTP_ALLOWED_ORIGINS: text("MDE_HTTP_ALLOWED_ORIGINS")
+    .optional()
+    .describe(
+      "Comma-separated browser origins allowed to call the server (CORS is answered for them only). Unset: requests with a foreign Origin get 403.",
+    ),
+  MDE_HTTP_SESSION_IDLE_SECONDS: wholeNumber("MDE_HTTP_SESSION_IDLE_SECONDS", 1)
+    .default(1800)
+    .describe("An MCP session over HTTP with no request for this long is closed."),
+  MDE_HTTP_API_KEYS_FILE: text("MDE_HTTP_API_KEYS_FILE")
+    .optional()
+    .describe(
+      "YAML or JSON file of API keys for the HTTP transport: `keys: [{principal, sha256}]`, the SHA-256 (hex) of each key, never the key itself.",
+    ),
+  MDE_HTTP_OAUTH_AUDIENCE: text("MDE_HTTP_OAUTH_AUDIENCE")
+    .optional()
+    .describe(
+      "Turns on Entra ID (OAuth 2.1) bearer tokens for the HTTP transport: comma-separated audiences a token must carry (this server's Application ID URI, and its client id for v2 tokens).",
+    ),
+  MDE_HTTP_OAUTH_TENANT_ID: text("MDE_HTTP_OAUTH_TENANT_ID")
+    .optional()
+    .describe("Tenant whose tokens the HTTP transport accepts; default AZURE_TENANT_ID."),
+  MDE_HTTP_OAUTH_AUTHORITY: httpsUrl("MDE_HTTP_OAUTH_AUTHORITY")
+    .optional()
+    .describe(
+      "Entra ID authority host that issues those tokens; default AZURE_AUTHORITY_HOST, else the cloud's.",
+    ),
+  MDE_HTTP_OAUTH_SCOPE: text("MDE_HTTP_OAUTH_SCOPE")
+    .optional()
+    .describe(
+      "Delegated scope (e.g. mcp.access) a user's token must carry; a token passes with this scope or MDE_HTTP_OAUTH_ROLE.",
+    ),
+  MDE_HTTP_OAUTH_ROLE: text("MDE_HTTP_OAUTH_ROLE")
+    .optional()
+    .describe(
+      "App role (e.g. Mcp.Invoke) a token must carry in `roles`; a token passes with it or MDE_HTTP_OAUTH_SCOPE.",
+    ),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
       error: "LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent",

@@ -39,13 +39,13 @@ describe.concurrent("mde-live-response-mcp serve / check / --help / --version", 
   it("reports every configuration problem at once and exits 2, from flags, environment and file", async () => {
     const file = join(dir, "bad.json");
     await writeFile(file, JSON.stringify({ MDE_DEFAULT_WAIT_SECONDS: -3, NOT_A_SETTING: "x" }));
-    const result = await run(["serve", "--config", file, "--transport", "http", "--time-scale", "fast"], {
+    const result = await run(["serve", "--config", file, "--transport", "smoke", "--time-scale", "fast"], {
       MDE_CLOUD: "mars",
     });
     expect(result.code).toBe(2);
     expect(result.stdout).toBe("");
     for (const text of [
-      "only stdio is available in this version",
+      "MDE_TRANSPORT must be stdio or http",
       "MDE_TIME_SCALE (--time-scale): MDE_TIME_SCALE must be a number",
       "MDE_CLOUD (environment): MDE_CLOUD must be one of commercial",
       `MDE_DEFAULT_WAIT_SECONDS (config file ${file}): MDE_DEFAULT_WAIT_SECONDS must be at least 0`,
@@ -58,7 +58,7 @@ describe.concurrent("mde-live-response-mcp serve / check / --help / --version", 
   it("serve is the default command when the first argument is a flag", async () => {
     const result = await run(["--transport", "sse"]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("only stdio is available in this version");
+    expect(result.stderr).toContain("MDE_TRANSPORT must be stdio or http");
   });
 
   it("serve without credentials says which variables to set, suggests --simulator, and exits 2", async () => {

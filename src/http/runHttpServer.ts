@@ -1,0 +1,93 @@
+import type { Settings } from "../config/settings.js";
+import { createLogger, type Logger } from "../logger.js";
+import { createRuntime, type Runtime } from "../server/runtime.js";
+import { version } from "../version.js";
+import { httpConfigFrom } from "./httpConfig.js";
+import { startHttpServer, type RunningHttpServer } from "./httpServer.js";
+import { defenderTokenCheck, type ReadinessCheck } from "./readiness.js";
+
+export interface HttpService {
+  server: RunningHttpServer;
+  runtime: Runtime;
+  /** Closes every session, then the runtime. */
+  close(): Promise<void>;
+}
+
+export interface HttpServiceOptions {
+  logger: Logger;
+  /** More conditions for /readyz (e.g. the coordination store reachable). */
+  readiness?: readonly ReadinessCheck[];
+  /** An extra CA (PEM) for the OAuth token issuer's HTTPS. */
+  issuerCa?: string;
+}
+
+/**
+ * The HTTP transport on a runtime built from the settings. The HTTP settings are checked before
+ * anything starts: an unsafe bind is refused with a ConfigError (the CLI's exit 2).
+ */
+export async function startHttpService(
+  settings: Settings,
+  options: HttpServiceOptions,
+): Promise<HttpService> {
+  const config = httpConfigFrom(settings);
+  const runtime = await createRuntime(settings, { logger: options.logger });
+  try {
+    const server = await startHttpServer({
+      config,
+      deps: runtime.deps,
+      serverOptions: {
+        timeScale: settings.MDE_TIME_SCALE,
+        pollIntervalSeconds: settings.MDE_POLL_INTERVAL_SECONDS,
+      },
+      readiness: [defenderTokenCheck(runtime.tokenProvider), ...(options.readiness ?? [])],
+      logger: options.logger,
+      ...(options.issuerCa === undefined ? {} : { issuerCa: options.issuerCa }),
+    });
+    return {
+      server,
+      runtime,
+      close: async () => {
+        await server.close();
+        await runtime.close();
+      },
+    };
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+}
+
+/**
+ * `mde-live-response-mcp serve --transport http`. Resolves after SIGINT or SIGTERM, once every
+ * session is closed and the runtime stopped; actions already started keep running on their devices.
+ */
+export async function runHttpServer(settings: Settings): Promise<void> {
+  const logger = createLogger({ level: settings.LOG_LEVEL });
+  const service = await startHttpService(settings, { logger });
+  try {
+    logger.info(
+      { version, transport: "http", simulated: service.runtime.simulated, url: service.server.url },
+      "MCP server ready",
+    );
+    logger.info({ reason: await stopSignal() }, "shutting down");
+  } finally {
+    await service.close();
+  }
+  logger.info("stopped");
+}
+
+/**
+ * The credential the API client uses, for /readyz. Runtime does not expose it yet, so it is read
+ * from the client's transport; once Runtime carries `tokenProvider`, this becomes that field.
+ */
+function stopSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve(signal);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}
