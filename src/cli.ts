@@ -2,6 +2,7 @@
 import { AuthenticationError } from "./auth/errors.js";
 import { loadConfig } from "./config/loadConfig.js";
 import { readSettings, ConfigError } from "./config/settings.js";
+import { PolicyError } from "./policy/policyError.js";
 import { settingsReference } from "./config/settingsReference.js";
 import { createLogger } from "./logger.js";
 import { loadScenarioFile, ScenarioError } from "./simulator/scenario.js";
@@ -158,6 +159,7 @@ function isUsageMistake(err: unknown): boolean {
     err instanceof ScenarioError ||
     err instanceof SimulatorFlagsError ||
     (err instanceof Error && "code" in err && err.code === "AUDIT_UNREADABLE") ||
+    err instanceof PolicyError ||
     (err instanceof AuthenticationError && err.code === "AUTH_CONFIG") ||
     (err instanceof Error && "code" in err && err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
   );

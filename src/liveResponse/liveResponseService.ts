@@ -166,6 +166,9 @@ export class LiveResponseService implements LiveResponseApi {
   private readonly requestOfAction = new Map<string, string>();
   /** Queued requests waiting for the submit budget, in the order they took their place. */
   private readonly submitLine = new Set<QueueLine>();
+  private readonly finalListeners: Array<(action: MachineAction, requestId: string | null) => void> = [];
+  /** This server's actions already reported final (each is reported once). */
+  private readonly reportedFinal = new Set<string>();
 
   constructor(deps: LiveResponseDeps) {
     this.client = deps.client;
@@ -204,6 +207,7 @@ export class LiveResponseService implements LiveResponseApi {
       logger: this.logger,
     });
     this.tracker = new SessionTracker({ poller: this.poller, maxSessions: deps.maxSessions });
+    this.poller.onUpdate((action) => this.reportIfFinal(action));
     this.locks = new DeviceLocks(this.tracker);
     this.tracker.onFinal(({ machineId, actionId }) => this.locks.releaseAction(machineId, actionId));
     this.reconciler = new SubmitReconciler({
@@ -214,6 +218,20 @@ export class LiveResponseService implements LiveResponseApi {
       ),
       logger: this.logger,
     });
+  }
+
+  onFinal(listener: (action: MachineAction, requestId: string | null) => void): void {
+    this.finalListeners.push(listener);
+  }
+
+  private reportIfFinal(action: MachineAction): void {
+    const key = action.id.toLowerCase();
+    if (!isFinalActionStatus(action.status) || this.reportedFinal.has(key)) return;
+    const requestId = this.requestOfAction.get(key);
+    // Only this server's own actions: a get_action on someone else's is not its to record.
+    if (requestId === undefined) return;
+    this.reportedFinal.add(key);
+    for (const listener of this.finalListeners) listener(action, requestId);
   }
 
   /** Session slots in use, the cap, and the actions holding them. */
@@ -527,13 +545,13 @@ export class LiveResponseService implements LiveResponseApi {
       this.locks.release(machineId);
       return line?.withdrawn && !line.sending ? this.withdrawnEntry(request) : this.failed(request, error);
     }
+    this.remember(requestId, machineId, action.id);
     this.locks.bind(machineId, action.id);
     this.tracker.hold(action, machineId);
     this.poller.observe(action);
     // An action that is final already (or is another request's) does not hold this device.
     if (!this.tracker.isHeld(action.id)) this.locks.releaseAction(machineId, action.id);
     const merged = !(action.requestorComment ?? "").includes(tag);
-    this.remember(requestId, machineId, action.id);
     this.logger.info(
       { requestId, machineId, actionId: action.id, merged, recovered },
       "live response action submitted",

@@ -180,4 +180,10 @@ export interface LiveResponseApi {
    * not fetched yet.
    */
   commandResults(action: MachineAction, options?: CallOptions): Promise<CommandResultData[]>;
+  /**
+   * Calls `listener` once with each action of this server (submitted or taken back at start) as it is
+   * first seen final, by a tool call or by the shared poller with nobody waiting, so every action's end
+   * can be recorded even when no caller asks about it again.
+   */
+  onFinal(listener: (action: MachineAction, requestId: string | null) => void): void;
 }

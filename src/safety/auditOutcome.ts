@@ -2,9 +2,11 @@ import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { isFinalActionStatus, type MachineAction } from "../defender/schemas.js";
 import { correlationTag } from "../liveResponse/requestIds.js";
-import type { CommandResultData, SubmittedRequest } from "../liveResponse/types.js";
+import type { Who } from "../audit/auditRecord.js";
+import type { CommandResultData, LiveResponseApi, SubmittedRequest } from "../liveResponse/types.js";
 import type { ToolContext } from "../tools/toolDefinition.js";
 import { describeError } from "../tools/toolErrors.js";
+import type { AuditTrail } from "./auditTrail.js";
 
 /**
  * The records of what happened to a request once it was let through: each device's submit (with
@@ -12,7 +14,8 @@ import { describeError } from "../tools/toolErrors.js";
  * each action's final status and each command's result. They record facts that already happened,
  * so they are written with `note` (a failure is logged, the answer still goes out). Final statuses
  * and results are recorded once per process, by whichever tool call sees them first: run_live_response,
- * get_action (also as an MCP task follows its actions) or cancel_action.
+ * get_action (also as an MCP task follows its actions) or cancel_action; a final status nobody asks
+ * about is recorded when the shared poller sees it (`recordFinalStatuses`).
  */
 export type AuditContext = Pick<ToolContext, "audit" | "callId" | "requester" | "liveResponse">;
 
@@ -52,13 +55,34 @@ export async function auditUnsubmitted(ctx: AuditContext, request: SubmittedRequ
 }
 
 /** The action's final status and its commands' results, each once. */
+/**
+ * Records each of this server's actions final as the service first sees it so, with nobody waiting
+ * (the shared poller), under the same key as a tool call's record, so each is recorded once.
+ */
+export function recordFinalStatuses(audit: AuditTrail, liveResponse: LiveResponseApi, server: Who): void {
+  liveResponse.onFinal((action, requestId) => {
+    audit.track(
+      audit.noteOnce(finalKey(action), {
+        kind: "final_status",
+        request_id: requestId ?? action.id,
+        who: server,
+        action_id: action.id,
+        machine_id: (action.machineId ?? "unknown").toLowerCase(),
+        status: action.status,
+      }),
+    );
+  });
+}
+
+const finalKey = (action: MachineAction) => `final:${action.id.toLowerCase()}`;
+
 export async function auditOutcome(
   ctx: AuditContext,
   action: MachineAction,
   results: readonly CommandResultData[] | undefined,
 ): Promise<void> {
   if (!isFinalActionStatus(action.status)) return;
-  await ctx.audit.noteOnce(`final:${action.id.toLowerCase()}`, {
+  await ctx.audit.noteOnce(finalKey(action), {
     kind: "final_status",
     request_id: ctx.callId,
     who: ctx.requester,

@@ -6,10 +6,13 @@ import { LiveResponseService } from "../liveResponse/liveResponseService.js";
 import type { Logger } from "../logger.js";
 import { PolicyStore } from "../policy/policyStore.js";
 import { toolAllowed } from "../policy/toolAccess.js";
+import { recordFinalStatuses } from "../safety/auditOutcome.js";
 import { AuditTrail } from "../safety/auditTrail.js";
+import { version } from "../version.js";
 import { TOOLS } from "../tools/registry.js";
 import type { ToolDeps } from "../tools/toolDeps.js";
 import { openApiTarget, type ApiTarget } from "./apiTarget.js";
+import { SERVER_NAME } from "./createMcpServer.js";
 
 export interface Runtime {
   deps: ToolDeps;
@@ -82,6 +85,10 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
       maxSessions: settings.MDE_MAX_SESSIONS,
       blobCa: target.ca,
       logger,
+    });
+    recordFinalStatuses(audit, liveResponse, {
+      client_name: `${SERVER_NAME} (poller)`,
+      client_version: version,
     });
     // A restart must neither forget this server's actions still in flight nor count them twice.
     const { adopted } = await liveResponse.reconcile();

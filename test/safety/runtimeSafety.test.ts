@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import { loadConfig } from "../../src/config/loadConfig.js";
 import { createMcpServer } from "../../src/server/createMcpServer.js";
 import { createRuntime, type Runtime } from "../../src/server/runtime.js";
 import { capturingLogger, DEVICES, SCRIPT } from "../defender/clientFixture.js";
+import { until } from "../helpers/until.js";
 import { auditEntries } from "./safetyFixture.js";
 
 let dir: string;
@@ -104,5 +106,37 @@ describe("the runtime's policy and audit log", () => {
       await s.close();
     }
     expect(await verifyAuditLog(auditLog)).toEqual({ ok: true, records: 2 });
+  });
+
+  it("records an action's final status when nobody asks about it again (the shared poller sees it)", async () => {
+    const s = await serve({ MDE_AUDIT_LOG: "audit.jsonl" });
+    const auditLog = join(s.folder, "audit.jsonl");
+    try {
+      const started = (await s.mcp.callTool({
+        name: "run_live_response",
+        arguments: {
+          machine_ids: [DEVICES.finance],
+          commands: [{ type: "RunScript", script_name: SCRIPT }],
+          comment: "left to finish on its own",
+          wait_seconds: 0,
+        },
+      })) as CallToolResult;
+      const [entry] = (started.structuredContent as { actions: Array<{ action_id: string; status: string }> })
+        .actions;
+      expect(entry!.status).not.toBe("Succeeded");
+      // No further tool call: the poller reads the held action until it is final.
+      await until(() => existsSync(auditLog) && readFileSync(auditLog, "utf8").includes('"final_status"'));
+      const finals = (await auditEntries(auditLog)).filter((e) => e.kind === "final_status");
+      expect(finals).toEqual([
+        expect.objectContaining({
+          action_id: entry!.action_id,
+          status: "Succeeded",
+          who: expect.objectContaining({ client_name: "mde-live-response-mcp (poller)" }),
+        }),
+      ]);
+    } finally {
+      await s.close();
+    }
+    expect(await verifyAuditLog(auditLog)).toMatchObject({ ok: true });
   });
 });
