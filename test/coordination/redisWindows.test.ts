@@ -83,9 +83,12 @@ describe("RedisWindows", () => {
     expect(usage.windows.map((w) => w.occupied)).toEqual([4, 4]);
 
     // The minute window empties; the 3-minute one still holds 4 of 6, so 2 more go, then it refuses.
+    // (On a loaded machine the minute may already be over here: then r4 is granted at once.)
     const wait = await windows.tryAcquire("reads", "r4");
-    if (!wait.granted) await sleep(wait.retryInMs);
-    expect((await windows.tryAcquire("reads", "r4")).granted).toBe(true);
+    if (!wait.granted) {
+      await sleep(wait.retryInMs);
+      expect((await windows.tryAcquire("reads", "r4")).granted).toBe(true);
+    }
     expect((await windows.tryAcquire("reads", "r5")).granted).toBe(true);
     const longWindow = await windows.tryAcquire("reads", "r6");
     expect(longWindow).toMatchObject({ granted: false, reason: "window" });

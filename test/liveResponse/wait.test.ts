@@ -93,6 +93,9 @@ describe("waitForFinal", () => {
   });
 
   it("without waiting (waitMs 0) reads an action it knows no fresh state of once, and a fresh one not at all", async () => {
+    // A poll interval of an hour (6 s at this scale): the submit's answer stays fresh however slow the machine.
+    service.close();
+    service = sf.service({ pollIntervalSeconds: 3600 });
     const id = await submitOne(DEVICES.offlineKiosk, [{ type: "RunScript", scriptName: SCRIPT }]);
     const [fresh] = await service.waitForFinal([id], { waitMs: 0 });
     expect(fresh!.status).toBe("Pending");

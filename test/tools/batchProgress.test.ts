@@ -16,8 +16,9 @@ describe("a batch through run_live_response", () => {
   let h: ToolHarness;
 
   beforeAll(async () => {
-    // At this scale the submit window lasts 3 s: a wait of 1 s sees the first 10 submits and not the rest.
-    h = await startToolHarness({ timeScale: 20, sim: { scenario: scenarioWith({ devices: DEVICES }) } });
+    // At this scale the submit window lasts 6 s: a wait of 1 s sees the first 10 submits (let go at
+    // once) and not the rest, however slow the machine.
+    h = await startToolHarness({ timeScale: 10, sim: { scenario: scenarioWith({ devices: DEVICES }) } });
   });
   afterAll(async () => h.close());
 
