@@ -4,6 +4,7 @@ import { loadClientCertificate } from "./certificate.js";
 import { AuthenticationError } from "./errors.js";
 import { ManagedIdentityTokenProvider } from "./managedIdentityTokenProvider.js";
 import { MsalTokenProvider, type MsalCredential } from "./msalTokenProvider.js";
+import { OnBehalfOfTokenProvider } from "./oboTokenProvider.js";
 import type { TokenProvider } from "./tokenProvider.js";
 
 /**
@@ -22,6 +23,8 @@ export const TokenProviderSettingsSchema = z.object({
   /** An extra CA certificate (PEM) to trust for the authority host. */
   ca: z.string().optional(),
   useManagedIdentity: z.boolean().optional(),
+  /** MDE_HTTP_OBO: a user's tool calls reach the API On-Behalf-Of them (see OnBehalfOfTokenProvider). */
+  onBehalfOf: z.boolean().optional(),
 });
 export type TokenProviderSettings = z.infer<typeof TokenProviderSettingsSchema>;
 
@@ -44,6 +47,12 @@ export async function createTokenProvider(
   const names = given.map((f) => CREDENTIAL_VARIABLES[f]);
 
   if (settings.useManagedIdentity) {
+    if (settings.onBehalfOf) {
+      // The On-Behalf-Of grant authenticates the app with its own credential; a managed identity has none to give.
+      throw configError(
+        "MDE_HTTP_OBO needs the app registration's credential (AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE), not a managed identity",
+      );
+    }
     if (given.length > 0) {
       throw configError(
         `managed identity was requested, but ${names.join(" and ")} is also set: use one credential`,
@@ -79,7 +88,7 @@ export async function createTokenProvider(
   } else {
     credential = { kind: "federated", tokenFile: settings.federatedTokenFile ?? "" };
   }
-  return new MsalTokenProvider({
+  const app = new MsalTokenProvider({
     tenantId: settings.tenantId ?? "",
     clientId: settings.clientId ?? "",
     credential,
@@ -88,4 +97,5 @@ export async function createTokenProvider(
     ...(settings.ca ? { ca: settings.ca } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  return settings.onBehalfOf ? new OnBehalfOfTokenProvider(app) : app;
 }

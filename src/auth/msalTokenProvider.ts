@@ -1,5 +1,11 @@
 import { readFile } from "node:fs/promises";
-import { AuthError, ConfidentialClientApplication, LogLevel, type Configuration } from "@azure/msal-node";
+import {
+  AuthError,
+  ConfidentialClientApplication,
+  LogLevel,
+  type AuthenticationResult,
+  type Configuration,
+} from "@azure/msal-node";
 import type { Logger } from "../logger.js";
 import type { ClientCertificate } from "./certificate.js";
 import { isMicrosoftAuthorityHost } from "./clouds.js";
@@ -8,7 +14,8 @@ import { MsalNetworkClient } from "./msalNetworkClient.js";
 import type { TokenProvider, TokenRequestOptions } from "./tokenProvider.js";
 
 /**
- * App-only tokens from msal-node's ConfidentialClientApplication. One application object per
+ * App-only tokens (and, for OnBehalfOfTokenProvider, users' tokens On-Behalf-Of) from msal-node's
+ * ConfidentialClientApplication. One application object per
  * provider, so its in-memory cache is reused: a token is fetched once and renewed by MSAL 300 s
  * before it expires. Failures become AuthenticationError with what to fix, never a secret.
  */
@@ -41,6 +48,8 @@ const CREDENTIAL_HINTS: Record<MsalCredential["kind"], string> = {
 /** AADSTS codes whose fix is the credential itself. */
 const CREDENTIAL_CODES = new Set([7000215, 7000222, 7000218, 700027, 700024, 700021, 700212, 50027, 70021]);
 const TRANSIENT_CODES = new Set([90033, 50196, 90006]);
+/** On-Behalf-Of refusals whose cause is the user's token or consent, not the app's credential. */
+const USER_CODES = new Set([50013, 500133, 65001, 50126, 50076, 50079]);
 
 function parseAuthorityHost(authorityHost: string): URL {
   let url: URL;
@@ -154,17 +163,45 @@ export class MsalTokenProvider implements TokenProvider {
   }
 
   async getToken(request: TokenRequestOptions = {}): Promise<string> {
+    return this.acquire(
+      () =>
+        this.app.acquireTokenByClientCredential({
+          scopes: [this.options.scope],
+          skipCache: request.forceRefresh ?? false,
+        }),
+      request,
+    );
+  }
+
+  /**
+   * A token for the API for the user whose token for this app `assertion` is (On-Behalf-Of), from
+   * the same application object: MSAL caches it under the assertion's hash.
+   */
+  async getTokenOnBehalfOf(assertion: string, request: TokenRequestOptions = {}): Promise<string> {
+    return this.acquire(
+      () =>
+        this.app.acquireTokenOnBehalfOf({
+          oboAssertion: assertion,
+          scopes: [this.options.scope],
+          skipCache: request.forceRefresh ?? false,
+        }),
+      request,
+      assertion,
+    );
+  }
+
+  private async acquire(
+    start: () => Promise<AuthenticationResult | null>,
+    request: TokenRequestOptions,
+    assertion?: string,
+  ): Promise<string> {
     request.signal?.throwIfAborted();
-    const pending = this.app.acquireTokenByClientCredential({
-      scopes: [this.options.scope],
-      skipCache: request.forceRefresh ?? false,
-    });
-    let result: Awaited<typeof pending>;
+    let result: AuthenticationResult | null;
     try {
-      result = await abortable(pending, request.signal);
+      result = await abortable(start(), request.signal);
     } catch (err) {
       if (request.signal?.aborted && err === request.signal.reason) throw err;
-      throw this.explain(err);
+      throw this.explain(err, assertion);
     }
     if (!result?.accessToken) {
       throw new AuthenticationError("AUTH_FAILED", `${this.authorityHost} answered without an access token`);
@@ -172,13 +209,17 @@ export class MsalTokenProvider implements TokenProvider {
     return result.accessToken;
   }
 
-  private explain(err: unknown): AuthenticationError {
+  private explain(err: unknown, assertion: string | undefined): AuthenticationError {
     if (err instanceof AuthenticationError) return err;
-    const found = this.classify(err);
-    return new AuthenticationError(found.code, redactKnownSecrets(found.message, this.secrets), found.aadsts);
+    const found = this.classify(err, assertion !== undefined);
+    const secrets = [...this.secrets, assertion];
+    return new AuthenticationError(found.code, redactKnownSecrets(found.message, secrets), found.aadsts);
   }
 
-  private classify(err: unknown): { code: AuthenticationError["code"]; message: string; aadsts?: number } {
+  private classify(
+    err: unknown,
+    onBehalfOf: boolean,
+  ): { code: AuthenticationError["code"]; message: string; aadsts?: number } {
     const { tenantId, clientId, scope, credential } = this.options;
     const host = this.authorityHost;
     const tenantHint = `check AZURE_TENANT_ID, and that AZURE_AUTHORITY_HOST / MDE_CLOUD name the tenant's cloud`;
@@ -242,7 +283,9 @@ export class MsalTokenProvider implements TokenProvider {
       };
     }
     let hint: string;
-    if (aadsts === 90002) hint = tenantHint;
+    if (onBehalfOf && aadsts !== undefined && USER_CODES.has(aadsts))
+      hint = `the signed-in user's token cannot be exchanged On-Behalf-Of for the API: sign in again, and check that the app has consent for the API's delegated permissions`;
+    else if (aadsts === 90002) hint = tenantHint;
     else if (aadsts === 700016)
       hint = `check AZURE_CLIENT_ID (${clientId}) and that the app is registered in tenant ${tenantId}`;
     else if (aadsts !== undefined && CREDENTIAL_CODES.has(aadsts)) hint = CREDENTIAL_HINTS[credential.kind];

@@ -197,6 +197,20 @@ export const SettingsSchema = z.object({
     .describe(
       "App role (e.g. Mcp.Invoke) a token must carry in `roles`; a token passes with it or MDE_HTTP_OAUTH_SCOPE.",
     ),
+  MDE_HTTP_OBO: flag("MDE_HTTP_OBO").describe(
+    "1: a tool call from a user signed in with an Entra ID token reaches Defender On-Behalf-Of that user (msal-node acquireTokenOnBehalfOf with the app's credential), so Defender's RBAC and delegated permissions apply to them; calls from API keys and apps, and background polling, use the app's own token.",
+  ),
+  REDIS_URL: text("REDIS_URL")
+    .refine((v) => /^rediss?:\/\//.test(v), { error: "REDIS_URL must start with redis:// or rediss://" })
+    .optional()
+    .describe(
+      "Redis shared by every replica of the server (redis:// or rediss://, credentials in the URL): the submit window, the read budget, the session cap and the device locks hold across replicas. Unset: they hold within this process only.",
+    ),
+  MDE_LEASE_SECONDS: positiveNumber("MDE_LEASE_SECONDS")
+    .default(30)
+    .describe(
+      "With REDIS_URL: how long a replica's session and device leases outlive it (they are renewed every third of it); a dead replica's slots free after this.",
+    ),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
       error: "LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent",

@@ -53,6 +53,11 @@ export function httpConfigFrom(settings: Settings): HttpServerConfig {
       `MDE_HTTP_HOST: refusing to listen on ${settings.MDE_HTTP_HOST} without authentication: anyone who reaches that address could run live response on your devices. Set MDE_HTTP_API_KEYS_FILE or MDE_HTTP_OAUTH_AUDIENCE, or listen on 127.0.0.1 behind a reverse proxy that authenticates`,
     );
   }
+  if (settings.MDE_HTTP_OBO && oauth === undefined) {
+    problems.push(
+      "MDE_HTTP_OBO: On-Behalf-Of needs the callers' Entra ID tokens: set MDE_HTTP_OAUTH_AUDIENCE (and its tenant and scope or role) too",
+    );
+  }
   const allowedOrigins: string[] = [];
   for (const origin of list(settings.MDE_HTTP_ALLOWED_ORIGINS)) {
     const parsed = URL.canParse(origin) ? new URL(origin) : undefined;

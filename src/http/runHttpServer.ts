@@ -1,10 +1,22 @@
 import type { Settings } from "../config/settings.js";
+import type { CoordinationRedis } from "../coordination/coordinationRedis.js";
 import { createLogger, type Logger } from "../logger.js";
 import { createRuntime, type Runtime } from "../server/runtime.js";
 import { version } from "../version.js";
 import { httpConfigFrom } from "./httpConfig.js";
 import { startHttpServer, type RunningHttpServer } from "./httpServer.js";
 import { defenderTokenCheck, type ReadinessCheck } from "./readiness.js";
+
+/** Redis answers: without it nothing that needs a shared grant is sent (REDIS_URL is never shown). */
+function redisCheck(redis: CoordinationRedis): ReadinessCheck {
+  return {
+    name: "redis",
+    check: async () => {
+      const health = await redis.health();
+      if (!health.available) throw new Error(`Redis is unreachable (${health.reason})`);
+    },
+  };
+}
 
 export interface HttpService {
   server: RunningHttpServer;
@@ -39,7 +51,11 @@ export async function startHttpService(
         timeScale: settings.MDE_TIME_SCALE,
         pollIntervalSeconds: settings.MDE_POLL_INTERVAL_SECONDS,
       },
-      readiness: [defenderTokenCheck(runtime.tokenProvider), ...(options.readiness ?? [])],
+      readiness: [
+        defenderTokenCheck(runtime.tokenProvider),
+        ...(runtime.coordination ? [redisCheck(runtime.coordination)] : []),
+        ...(options.readiness ?? []),
+      ],
       logger: options.logger,
       ...(options.issuerCa === undefined ? {} : { issuerCa: options.issuerCa }),
     });

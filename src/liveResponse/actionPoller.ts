@@ -1,3 +1,4 @@
+import { runAsApp } from "../auth/requestIdentity.js";
 import type { DefenderClient } from "../defender/defenderClient.js";
 import { DefenderApiError, DefenderNetworkError, InvalidInputError } from "../defender/errors.js";
 import { assertActionId } from "../defender/ids.js";
@@ -150,7 +151,7 @@ export class ActionPoller {
     if (this.pollable().length === 0 || performance.now() - this.lastRoundAt < this.paceMs(true)) {
       return Promise.resolve();
     }
-    return this.round();
+    return runAsApp(() => this.round());
   }
 
   /**
@@ -316,7 +317,8 @@ export class ActionPoller {
     if (this.looping) this.wake?.();
     if (this.looping || this.closed) return;
     this.looping = true;
-    void this.loop().finally(() => {
+    // The loop serves everyone: it reads as the app, never as the user whose call happened to start it.
+    void runAsApp(() => this.loop()).finally(() => {
       this.looping = false;
       // A hold or a follower may have come in as the loop was ending.
       if (this.pollable().length > 0 && !this.closed) this.ensureLoop();

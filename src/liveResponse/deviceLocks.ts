@@ -1,5 +1,7 @@
+import type { Lease } from "../coordination/lease.js";
+import type { RedisLocks } from "../coordination/redisLocks.js";
 import { DefenderApiError } from "../defender/errors.js";
-import type { HeldActionRefresher } from "./sessionTracker.js";
+import { sharedLease, type HeldActionRefresher } from "./sessionTracker.js";
 import { WaitQueue, type WaitEnd, type WaitLimits } from "./waitQueue.js";
 
 /**
@@ -33,14 +35,42 @@ interface DeviceLock {
  * One live response action per device inside this server: a request for a device that has an action
  * of ours in flight waits its turn instead of drawing `ActiveRequestAlreadyExists` from the API. A
  * lock is held from before the submit until the action is final.
+ *
+ * With replicas, the device is also locked in Redis (a lease per device, taken after the local turn
+ * and given up with it), so no two replicas submit to one device at once. A device adopted at start
+ * is locked here only: its action, in flight at Defender, keeps other replicas' submits out itself.
  */
 export class DeviceLocks {
   private readonly locks = new Map<string, DeviceLock>();
+  private readonly leases = new Map<string, Lease>();
 
-  constructor(private readonly refresher: HeldActionRefresher) {}
+  constructor(
+    private readonly refresher: HeldActionRefresher,
+    private readonly shared?: RedisLocks,
+  ) {}
 
   /** Waits for the device within `limits`; a caller that gets "granted" must end with `bind` or `release`. */
   async acquire(machineId: string, limits: WaitLimits): Promise<WaitEnd> {
+    const local = await this.acquireHere(machineId, limits);
+    if (local !== "granted" || this.shared === undefined) return local;
+    const shared = this.shared;
+    const key = machineId.toLowerCase();
+    let outcome;
+    try {
+      outcome = await sharedLease((wait) => shared.acquire(key, wait), limits);
+    } catch (error) {
+      this.release(machineId);
+      throw error;
+    }
+    if (!outcome.granted) {
+      this.release(machineId);
+      return outcome.reason;
+    }
+    this.leases.set(key, outcome.lease);
+    return "granted";
+  }
+
+  private async acquireHere(machineId: string, limits: WaitLimits): Promise<WaitEnd> {
     const key = machineId.toLowerCase();
     if (this.take(key) === undefined) return "granted";
     await this.refresher.refreshIfStale();
@@ -80,6 +110,9 @@ export class DeviceLocks {
   /** Hands the device to the next waiter, or frees it. */
   release(machineId: string): void {
     const key = machineId.toLowerCase();
+    // Sent before the next waiter here asks Redis (one connection keeps the order).
+    void this.leases.get(key)?.release();
+    this.leases.delete(key);
     const lock = this.locks.get(key);
     if (lock === undefined) return;
     lock.actionId = undefined;

@@ -1,5 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { scaleMs } from "../config/time.js";
+import type { RedisLocks } from "../coordination/redisLocks.js";
+import type { RedisSemaphore } from "../coordination/redisSemaphore.js";
 import { assertComment, assertLiveResponseCommands } from "../defender/commandRules.js";
 import type { DefenderClient, LiveResponseCommand } from "../defender/defenderClient.js";
 import {
@@ -56,7 +58,15 @@ export interface LiveResponseDeps {
   maxSessions?: number;
   /** Real-world seconds before a lost submit is looked up a second time (default 2), divided by timeScale. */
   lookAgainSeconds?: number;
+  /** Replicas behind Redis: the session cap and the device locks every replica shares. */
+  shared?: SharedLiveResponse | undefined;
   logger?: Logger;
+}
+
+export interface SharedLiveResponse {
+  /** Its capacity is MDE_MAX_SESSIONS, the same on every replica. */
+  sessions: RedisSemaphore;
+  devices: RedisLocks;
 }
 
 export const DEFAULT_POLL_INTERVAL_SECONDS = 5;
@@ -206,9 +216,17 @@ export class LiveResponseService implements LiveResponseApi {
       maxFileBytes: positive(deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, "maxFileBytes"),
       logger: this.logger,
     });
-    this.tracker = new SessionTracker({ poller: this.poller, maxSessions: deps.maxSessions });
+    this.tracker = new SessionTracker({
+      poller: this.poller,
+      maxSessions: deps.maxSessions,
+      shared: deps.shared?.sessions,
+      logger: this.logger,
+    });
+    // A replica that froze past a submit's session lease sends nothing until it holds a slot again.
+    if (deps.shared)
+      this.client.limiters.submit.requireBeforeAdmission(() => this.tracker.reservationsHeld());
     this.poller.onUpdate((action) => this.reportIfFinal(action));
-    this.locks = new DeviceLocks(this.tracker);
+    this.locks = new DeviceLocks(this.tracker, deps.shared?.devices);
     this.tracker.onFinal(({ machineId, actionId }) => this.locks.releaseAction(machineId, actionId));
     this.reconciler = new SubmitReconciler({
       client: deps.client,

@@ -1,4 +1,10 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { CoordinationUnavailableError } from "../coordination/errors.js";
+import type { Lease } from "../coordination/lease.js";
+import type { AcquireOutcome, LeaseWait } from "../coordination/leaseWait.js";
+import type { RedisSemaphore } from "../coordination/redisSemaphore.js";
 import { isFinalActionStatus, type MachineAction } from "../defender/schemas.js";
+import { createLogger, type Logger } from "../logger.js";
 import type { ActionPoller } from "./actionPoller.js";
 import { WaitQueue, type WaitEnd, type WaitLimits } from "./waitQueue.js";
 
@@ -51,6 +57,34 @@ export interface SessionTrackerOptions {
   /** Reads the held actions until final; every state it reads comes back here. */
   poller: ActionPoller;
   maxSessions?: number;
+  /** The session cap every replica shares: each held action (and each submit under way) also holds a lease in it. */
+  shared?: RedisSemaphore | undefined;
+  logger?: Logger | undefined;
+}
+
+/** How soon a wait for a shared lease asks again while Redis is unreachable (real ms). */
+export const SHARED_RETRY_MS = 500;
+
+/**
+ * Waits for a shared lease within `limits`. While Redis cannot answer nothing is granted (never a
+ * guess): the caller keeps waiting, asking again every SHARED_RETRY_MS, until its wait ends.
+ */
+export async function sharedLease(
+  acquire: (wait: LeaseWait) => Promise<AcquireOutcome>,
+  limits: WaitLimits,
+): Promise<AcquireOutcome> {
+  const { deadline, signal } = limits;
+  for (;;) {
+    try {
+      return await acquire({ deadline, signal });
+    } catch (error) {
+      if (!(error instanceof CoordinationUnavailableError)) throw error;
+      if (signal?.aborted) return { granted: false, reason: "aborted" };
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) return { granted: false, reason: "timeout" };
+      await sleep(Math.min(SHARED_RETRY_MS, remaining), undefined, { signal }).catch(() => undefined);
+    }
+  }
 }
 
 /**
@@ -59,6 +93,11 @@ export interface SessionTrackerOptions {
  * API counts a session, an offline device's queued action included, until then. The shared poller
  * reads every held action until it is final, faster while someone waits for a slot or a device, and
  * every state read anywhere reaches `observe`, so slots free without a tool call.
+ *
+ * With replicas, the cap is shared: a slot here also takes a lease in the shared semaphore (after
+ * the local slot, so a replica never holds more leases than slots), and the lease lasts as long as
+ * the slot. A lease lost while its action is still in flight (this replica froze past it) is taken
+ * again at once, whatever the count: the session still exists at Defender.
  */
 export class SessionTracker implements HeldActionRefresher {
   readonly max: number;
@@ -72,6 +111,12 @@ export class SessionTracker implements HeldActionRefresher {
   private readonly heldSince = new Map<string, number>();
   private freedCount = 0;
   private meanHoldMs = 0;
+  private readonly shared: RedisSemaphore | undefined;
+  private readonly logger: Logger;
+  /** Shared leases of reservations whose submit has not yet created an action (they are alike). */
+  private readonly reservedLeases: Lease[] = [];
+  /** The shared lease of each held action. */
+  private readonly leases = new Map<string, Lease>();
 
   constructor(options: SessionTrackerOptions) {
     const max = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
@@ -80,6 +125,8 @@ export class SessionTracker implements HeldActionRefresher {
     }
     this.max = max;
     this.poller = options.poller;
+    this.shared = options.shared;
+    this.logger = options.logger ?? createLogger();
     this.poller.onUpdate((action) => this.observe(action));
     this.poller.onGone((actionId) => this.free(actionId.toLowerCase()));
   }
@@ -117,6 +164,63 @@ export class SessionTracker implements HeldActionRefresher {
    * `limits`. A caller that gets "granted" must end with `hold` or `unreserve`.
    */
   async reserve(limits: WaitLimits): Promise<WaitEnd> {
+    const local = await this.reserveHere(limits);
+    if (local !== "granted" || this.shared === undefined) return local;
+    const semaphore = this.shared;
+    const done = this.whileWaiting();
+    let outcome: AcquireOutcome;
+    try {
+      outcome = await sharedLease(
+        (wait) => semaphore.acquire({ ...wait, onQueued: () => limits.onQueued?.() }),
+        limits,
+      );
+    } catch (error) {
+      this.giveBack();
+      throw error;
+    } finally {
+      done();
+    }
+    if (!outcome.granted) {
+      this.giveBack();
+      return outcome.reason;
+    }
+    this.reserveLease(outcome.lease);
+    return "granted";
+  }
+
+  /**
+   * False while a submit under way here has no live shared slot: its lease lapsed (this replica was
+   * frozen past it) and a new one is being taken. Submits must wait meanwhile, or the tenant could
+   * see more sessions than the cap.
+   */
+  reservationsHeld(): boolean {
+    return this.reservedLeases.every((lease) => lease.isHeld());
+  }
+
+  private reserveLease(lease: Lease): void {
+    this.reservedLeases.push(lease);
+    lease.onLost(() => void this.replaceReservation(lease));
+  }
+
+  /** Takes a slot again, in line like anyone, for a reservation whose lease was lost. */
+  private async replaceReservation(lost: Lease): Promise<void> {
+    const semaphore = this.shared;
+    if (semaphore === undefined || !this.reservedLeases.includes(lost)) return;
+    const outcome = await sharedLease((wait) => semaphore.acquire(wait), { deadline: Infinity }).catch(
+      () => undefined,
+    );
+    if (!outcome?.granted) return;
+    const at = this.reservedLeases.indexOf(lost);
+    if (at === -1) {
+      // That reservation ended meanwhile (its submit went or failed).
+      void outcome.lease.release();
+      return;
+    }
+    this.reservedLeases.splice(at, 1);
+    this.reserveLease(outcome.lease);
+  }
+
+  private async reserveHere(limits: WaitLimits): Promise<WaitEnd> {
     if (this.takeFree()) return "granted";
     await this.refreshIfStale();
     if (this.takeFree()) return "granted";
@@ -131,19 +235,21 @@ export class SessionTracker implements HeldActionRefresher {
   /** A reserved slot now holds `action` (a merged action already held gives its slot back). */
   hold(action: MachineAction, machineId: string): void {
     this.reserved -= 1;
-    this.track(action, machineId);
+    const lease = this.reservedLeases.shift();
+    if (this.track(action, machineId) && lease) this.keepLease(action.id.toLowerCase(), lease);
+    else void lease?.release();
     this.admitWaiters();
   }
 
   /** A reserved slot's submit created no action. */
   unreserve(): void {
-    this.reserved -= 1;
-    this.admitWaiters();
+    void this.reservedLeases.shift()?.release();
+    this.giveBack();
   }
 
   /** An action in flight found without a submit of this process (reconciliation on start). */
   adopt(action: MachineAction, machineId: string): void {
-    this.track(action, machineId);
+    if (this.track(action, machineId)) this.adoptShared(action.id.toLowerCase());
   }
 
   isHeld(actionId: string): boolean {
@@ -167,24 +273,67 @@ export class SessionTracker implements HeldActionRefresher {
     return this.poller.refreshIfStale();
   }
 
+  private giveBack(): void {
+    this.reserved -= 1;
+    this.admitWaiters();
+  }
+
+  private keepLease(key: string, lease: Lease): void {
+    if (!lease.isHeld()) {
+      void lease.release();
+      this.adoptShared(key);
+      return;
+    }
+    this.leases.set(key, lease);
+    lease.onLost(() => {
+      if (this.leases.get(key) !== lease) return;
+      this.leases.delete(key);
+      if (this.held.has(key)) this.adoptShared(key);
+    });
+  }
+
+  /** Counts a held action in the shared cap whatever its count (it exists at Defender); retried while Redis is away. */
+  private adoptShared(key: string): void {
+    const semaphore = this.shared;
+    if (semaphore === undefined || !this.held.has(key) || this.leases.has(key)) return;
+    semaphore.adopt().then(
+      (lease) => {
+        if (this.held.has(key) && !this.leases.has(key)) this.keepLease(key, lease);
+        else void lease.release();
+      },
+      (error: unknown) => {
+        this.logger.warn(
+          { actionId: key, code: (error as { code?: unknown }).code },
+          "could not count a session in the shared cap; trying again",
+        );
+        setTimeout(() => this.adoptShared(key), SHARED_RETRY_MS).unref();
+      },
+    );
+  }
+
   private takeFree(): boolean {
     if (this.queue.length > 0 || this.held.size + this.reserved >= this.max) return false;
     this.reserved += 1;
     return true;
   }
 
-  private track(action: MachineAction, machineId: string): void {
+  /** True when `action` now holds a slot it did not hold before. */
+  private track(action: MachineAction, machineId: string): boolean {
     const key = action.id.toLowerCase();
-    if (this.held.has(key) || isFinalActionStatus(action.status)) return;
+    if (this.held.has(key) || isFinalActionStatus(action.status)) return false;
     this.held.set(key, { actionId: action.id, machineId, status: action.status });
     this.heldSince.set(key, performance.now());
     this.poller.hold(action);
+    return true;
   }
 
   private free(key: string): void {
     const session = this.held.get(key);
     if (session === undefined) return;
     this.held.delete(key);
+    const lease = this.leases.get(key);
+    this.leases.delete(key);
+    void lease?.release();
     const since = this.heldSince.get(key);
     this.heldSince.delete(key);
     if (since !== undefined) {

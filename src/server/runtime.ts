@@ -1,7 +1,12 @@
 import { createTokenProvider } from "../auth/createTokenProvider.js";
 import type { TokenProvider } from "../auth/tokenProvider.js";
 import type { Settings } from "../config/settings.js";
+import { CoordinationRedis } from "../coordination/coordinationRedis.js";
+import { RedisLocks } from "../coordination/redisLocks.js";
+import { RedisSemaphore } from "../coordination/redisSemaphore.js";
 import { DefenderClient } from "../defender/defenderClient.js";
+import { DEFAULT_TIMEOUTS } from "../defender/httpTransport.js";
+import { ApiLimiters } from "../defender/limits/apiLimiters.js";
 import { LiveResponseService } from "../liveResponse/liveResponseService.js";
 import type { Logger } from "../logger.js";
 import { PolicyStore } from "../policy/policyStore.js";
@@ -18,6 +23,8 @@ export interface Runtime {
   deps: ToolDeps;
   /** The app's credential to Defender, for readiness checks (never handed to a tool or a client). */
   tokenProvider: TokenProvider;
+  /** The Redis every replica shares (REDIS_URL), for readiness checks; undefined when unset. */
+  coordination: CoordinationRedis | undefined;
   /** True when the tools act on the embedded simulator rather than a tenant. */
   simulated: boolean;
   /** Stops following actions, closes connections and the embedded simulator. */
@@ -63,18 +70,39 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
       "no audit log (MDE_AUDIT_LOG is not set): requests, decisions, approvals and submits are not recorded",
     );
   }
+  // With REDIS_URL, the limits hold across every replica: the API budgets, the session cap, the devices.
+  const coordination =
+    settings.REDIS_URL === undefined ? undefined : new CoordinationRedis({ url: settings.REDIS_URL, logger });
+  const limiters = new ApiLimiters({
+    timeScale: settings.MDE_TIME_SCALE,
+    logger,
+    limits: {
+      submitPerMinute: settings.MDE_SUBMITS_PER_MINUTE,
+      readsPerMinute: settings.MDE_READS_PER_MINUTE,
+      readsPerHour: settings.MDE_READS_PER_HOUR,
+    },
+    shared: coordination && {
+      redis: coordination,
+      maxCallMs: DEFAULT_TIMEOUTS.connectMs + DEFAULT_TIMEOUTS.headersMs + DEFAULT_TIMEOUTS.bodyMs,
+    },
+  });
+  const leases = { leaseMs: settings.MDE_LEASE_SECONDS * 1000, timeScale: settings.MDE_TIME_SCALE, logger };
+  const closeShared = async () => {
+    await limiters.stop();
+    await coordination?.close();
+  };
+  if (coordination)
+    logger.info("sharing limits, sessions and device locks with other replicas through Redis");
   try {
-    const tokenProvider = await createTokenProvider(target.tokenSettings, { logger });
+    // On-Behalf-Of only over HTTP, where callers bring their own Entra ID tokens (httpConfig checks it).
+    const onBehalfOf = settings.MDE_HTTP_OBO && settings.MDE_TRANSPORT === "http";
+    const tokenProvider = await createTokenProvider({ ...target.tokenSettings, onBehalfOf }, { logger });
     const client = new DefenderClient({
       apiBaseUrl: target.endpoints.apiBaseUrl,
       tokenProvider,
       timeScale: settings.MDE_TIME_SCALE,
       ca: target.ca,
-      limits: {
-        submitPerMinute: settings.MDE_SUBMITS_PER_MINUTE,
-        readsPerMinute: settings.MDE_READS_PER_MINUTE,
-        readsPerHour: settings.MDE_READS_PER_HOUR,
-      },
+      limiters,
       logger,
     });
     const liveResponse = new LiveResponseService({
@@ -84,6 +112,14 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
       pollIntervalSeconds: settings.MDE_POLL_INTERVAL_SECONDS,
       maxSessions: settings.MDE_MAX_SESSIONS,
       blobCa: target.ca,
+      shared: coordination && {
+        sessions: new RedisSemaphore(coordination, {
+          name: "sessions",
+          capacity: settings.MDE_MAX_SESSIONS,
+          ...leases,
+        }),
+        devices: new RedisLocks(coordination, leases),
+      },
       logger,
     });
     recordFinalStatuses(audit, liveResponse, {
@@ -104,6 +140,7 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
     );
     return {
       tokenProvider,
+      coordination,
       deps: {
         liveResponse,
         client,
@@ -124,10 +161,12 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
         await audit.close();
         await policy.close();
         await client.close();
+        await closeShared();
         await target.close();
       },
     };
   } catch (err) {
+    await closeShared();
     await audit.close();
     await policy.close();
     await target.close();

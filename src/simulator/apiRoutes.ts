@@ -3,6 +3,7 @@ import type { Logger } from "../logger.js";
 import type { ActionEngine } from "./actionEngine.js";
 import type { BlobLinks } from "./blobLinks.js";
 import { isDefenderAudience } from "./apiAudience.js";
+import { DELEGATED_PERMISSIONS, userSeesGroup } from "./delegatedAccess.js";
 import { matchEndpoint, type EndpointName } from "./endpoints.js";
 import type { FaultInjector, FaultPlan } from "./faults.js";
 import {
@@ -89,6 +90,8 @@ interface CallContext {
   /** `https://{Host}` as the request named the host: `@odata.context` and next links echo it. */
   origin: string;
   requestor: string;
+  /** Whether the caller may see this device (a user's device groups; an app sees every device). */
+  sees: (machineId: string) => boolean;
   body: Buffer;
   contentType: string | undefined;
 }
@@ -129,17 +132,21 @@ export function createApiHandler(deps: ApiRouteDeps): ApiHandler {
 
     const auth = deps.tokenService.verifyBearer(req.headers.authorization);
     if (!auth.ok || !isDefenderAudience(auth.caller.audience, [requestOrigin(req)])) {
+      stats.unauthorized();
       const reply = apiError(401, "Unauthorized", "Authorization has been denied for this request.", {
         "www-authenticate": "Bearer",
       });
       return finish(req, res, endpoint, reply);
     }
     const { caller } = auth;
-    if (!match.roles.some((role) => caller.roles.includes(role))) {
+    const { user } = caller;
+    stats.caller(user ? user.upn : `app:${caller.appId}`);
+    const needed = user ? DELEGATED_PERMISSIONS[endpoint] : match.roles;
+    if (!needed.some((permission) => (user ? user.scopes : caller.roles).includes(permission))) {
       const reply = apiError(
         403,
         "Forbidden",
-        `The application does not have any of the required application permissions (${match.roles.join(", ")}) to access the resource.`,
+        `The ${user ? "user's token" : "application"} does not have any of the required ${user ? "delegated" : "application"} permissions (${needed.join(", ")}) to access the resource.`,
       );
       return finish(req, res, endpoint, reply);
     }
@@ -176,7 +183,13 @@ export function createApiHandler(deps: ApiRouteDeps): ApiHandler {
       params: match.params,
       url,
       origin: requestOrigin(req),
-      requestor: caller.displayName,
+      // Defender names the person who asked, when an app asked for one.
+      requestor: user ? user.upn : caller.displayName,
+      sees: (machineId) => {
+        if (!user) return true;
+        const machine = deps.engine.getMachine(machineId);
+        return machine === undefined || userSeesGroup(user, machine.rbacGroupName);
+      },
       body,
       contentType: req.headers["content-type"],
     });
@@ -231,6 +244,7 @@ async function handle(deps: ApiRouteDeps, call: CallContext): Promise<JsonReply>
   const id = call.params[0] ?? "";
   switch (call.endpoint) {
     case "runliveresponse": {
+      if (!call.sees(id)) return machineNotFound(id);
       const parsed = parseJsonBody(call.body);
       if (!parsed.ok) return apiError(400, "InvalidRequestBody", "Request body is incorrect");
       const outcome = engine.submitLiveResponse(id, parsed.value, call.requestor);
@@ -243,17 +257,21 @@ async function handle(deps: ApiRouteDeps, call: CallContext): Promise<JsonReply>
       return entity(201, `${metadata(call)}MachineActions/$entity`, outcome.action);
     }
     case "getMachineAction": {
-      const action = engine.getAction(id);
-      return action
-        ? entity(200, `${metadata(call)}MachineActions/$entity`, action)
-        : apiError(404, "ResourceNotFound", `Machine action ${id} was not found`);
+      const action = visibleAction(call, engine, id);
+      return action ? entity(200, `${metadata(call)}MachineActions/$entity`, action) : actionNotFound(id);
     }
     case "listMachineActions":
-      return collection(call, "MachineActions", engine.listActions(), {
-        ...ACTIONS_SPEC,
-        pageSize: deps.pageSize,
-      });
+      return collection(
+        call,
+        "MachineActions",
+        engine.listActions().filter((a) => call.sees(a.machineId)),
+        {
+          ...ACTIONS_SPEC,
+          pageSize: deps.pageSize,
+        },
+      );
     case "cancelMachineAction": {
+      if (!visibleAction(call, engine, id)) return actionNotFound(id);
       const parsed = parseJsonBody(call.body);
       if (!parsed.ok) return apiError(400, "InvalidRequestBody", "Request body is incorrect");
       const outcome = engine.cancelAction(id, parsed.value, call.requestor);
@@ -267,6 +285,7 @@ async function handle(deps: ApiRouteDeps, call: CallContext): Promise<JsonReply>
         return apiError(400, "InvalidInput", `Invalid input index=${indexText}: expected a command index`);
       }
       const index = Number(indexText);
+      if (!visibleAction(call, engine, id)) return actionNotFound(id);
       const content = engine.resultContent(id, index);
       if (content.kind === "error") return fromEngineError(content.error);
       return {
@@ -275,15 +294,18 @@ async function handle(deps: ApiRouteDeps, call: CallContext): Promise<JsonReply>
       };
     }
     case "listMachines":
-      return collection(call, "Machines", engine.listMachines(), {
-        ...MACHINES_SPEC,
-        pageSize: deps.pageSize,
-      });
+      return collection(
+        call,
+        "Machines",
+        engine.listMachines().filter((m) => call.sees(m.id)),
+        {
+          ...MACHINES_SPEC,
+          pageSize: deps.pageSize,
+        },
+      );
     case "getMachine": {
-      const machine = engine.getMachine(id);
-      return machine
-        ? entity(200, `${metadata(call)}Machines/$entity`, machine)
-        : apiError(404, "ResourceNotFound", `Machine ${id} was not found`);
+      const machine = call.sees(id) ? engine.getMachine(id) : undefined;
+      return machine ? entity(200, `${metadata(call)}Machines/$entity`, machine) : machineNotFound(id);
     }
     case "listLibraryFiles":
       return {
@@ -303,6 +325,20 @@ async function handle(deps: ApiRouteDeps, call: CallContext): Promise<JsonReply>
       return outcome.kind === "ok" ? { status: 204 } : fromEngineError(outcome.error);
     }
   }
+}
+
+/** An action on a device the caller may not see is as unknown to them as the device. */
+function visibleAction(call: CallContext, engine: ActionEngine, id: string) {
+  const action = engine.getAction(id);
+  return action && call.sees(action.machineId) ? action : undefined;
+}
+
+function machineNotFound(id: string): JsonReply {
+  return apiError(404, "ResourceNotFound", `Machine ${id} was not found`);
+}
+
+function actionNotFound(id: string): JsonReply {
+  return apiError(404, "ResourceNotFound", `Machine action ${id} was not found`);
 }
 
 function metadata(call: CallContext): string {

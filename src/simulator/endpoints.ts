@@ -18,7 +18,7 @@ export const ENDPOINT_NAMES = [
 export type EndpointName = (typeof ENDPOINT_NAMES)[number];
 
 const READ_ROLES = ["Machine.Read.All", "Machine.ReadWrite.All"];
-const CANCEL_ROLES = [
+export const CANCEL_ROLES = [
   "Machine.CollectForensics",
   "Machine.Isolate",
   "Machine.RestrictExecution",

@@ -19,8 +19,48 @@ export const AppRegistrationSchema = z.object({
   certificatesPem: z.array(z.string()).default([]),
   /** Application permissions put in the token's `roles` claim, e.g. Machine.LiveResponse. */
   roles: z.array(z.string()).default([]),
+  /** A public client (an agent's or IDE's app): it gets user tokens without a credential of its own. */
+  publicClient: z.boolean().optional(),
+  /**
+   * The app as a resource (e.g. this MCP server): its Application ID URIs besides `api://<clientId>`,
+   * which tokens for it carry as `aud`, and which an On-Behalf-Of assertion must be issued to.
+   */
+  identifierUris: z
+    .array(z.string().regex(/^api:\/\/\S+$/, "an Application ID URI starts with api://"))
+    .optional(),
+  /** The delegated scopes the app exposes as a resource (e.g. mcp.access); a user token asks for these. */
+  exposedScopes: z.array(z.string().regex(/^[A-Za-z0-9._-]+$/)).optional(),
 });
 export type AppRegistration = z.infer<typeof AppRegistrationSchema>;
+
+/** The device group Defender puts a device in when no group's rule matches it. */
+export const UNGROUPED_DEVICES = "Ungrouped devices (default)";
+
+/**
+ * A person of the tenant, for delegated (user) tokens. Test-only: the token endpoint's resource
+ * owner password grant takes the password, so tests get real signed user tokens without a browser.
+ */
+export const ScenarioUserSchema = z.object({
+  upn: z.string().regex(/^[^@\s]+@[^@\s]+$/, "a user principal name looks like name@domain"),
+  /** The user's object id; default derived from the tenant and the UPN. */
+  oid: z.uuid().optional(),
+  displayName: z.string().min(1).optional(),
+  password: z.string().min(8),
+  /**
+   * Defender's delegated permissions this user's tokens carry in `scp` (e.g. Machine.Read,
+   * Machine.LiveResponse, Library.Manage): what the tenant consented to, narrowed to the user's
+   * Defender role.
+   */
+  scopes: z.array(z.string()).default([]),
+  /** App roles assigned to the user on this tenant's own APIs (the `roles` of their tokens for them). */
+  roles: z.array(z.string()).default([]),
+  /**
+   * Defender RBAC: the device groups (rbacGroupName; UNGROUPED_DEVICES for devices in none) the user
+   * may see and act on, or "all". Required: a user sees no device unless a group is granted.
+   */
+  deviceGroups: z.union([z.literal("all"), z.array(z.string().min(1))]),
+});
+export type ScenarioUser = z.infer<typeof ScenarioUserSchema>;
 
 export const DeviceFileSchema = z.object({
   path: z.string().min(1),
@@ -119,6 +159,7 @@ export const ScenarioSchema = z.object({
     unsignedScriptExecution: z.boolean().default(false),
   }),
   apps: z.array(AppRegistrationSchema).min(1),
+  users: z.array(ScenarioUserSchema).default([]),
   devices: z.array(DeviceSchema),
   library: z.array(LibraryFileSchema).default([]),
 });

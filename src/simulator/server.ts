@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, type Logger } from "../logger.js";
 import { ActionEngine, DEFAULT_ENGINE_SETTINGS, OFFLINE_QUEUE_SECONDS } from "./actionEngine.js";
+import { isDefenderAudience } from "./apiAudience.js";
 import { createApiHandler } from "./apiRoutes.js";
 import { BlobLinks, isBlobPath, serveBlob } from "./blobLinks.js";
 import { handleControl, isControlPath } from "./controlRoutes.js";
@@ -123,6 +124,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   const tokenService = createTokenService({
     tenantId: scenario.tenant.id,
     apps: scenario.apps,
+    users: scenario.users,
+    isDefenderResource: (resource) => isDefenderAudience(resource, [origins.api]),
     authorityHost: () => origins.api,
     isDown: () => faults.current().tokenEndpointDown,
   });

@@ -14,6 +14,10 @@ const countsByEndpoint = z.record(z.string(), z.number().int());
 
 export const SimulatorStatsSchema = z.object({
   calls: countsByEndpoint,
+  /** Calls by who made them: the user's UPN for a delegated token, `app:<client id>` for an app's. */
+  callers: z.record(z.string(), z.number().int()),
+  /** Calls refused with 401: no token, a bad one, or one for another resource. */
+  unauthorized: z.number().int(),
   throttled: countsByEndpoint,
   throttledTotal: z.number().int(),
   submitsAccepted: z.number().int(),
@@ -43,6 +47,8 @@ export interface StatsSources {
 
 export class StatsRecorder {
   private calls = zeroCounts();
+  private callers = new Map<string, number>();
+  private unauthorizedCalls = 0;
   private throttled = zeroCounts();
   private submitsAccepted = 0;
   private maxSubmitsInAnyWindow = 0;
@@ -62,6 +68,14 @@ export class StatsRecorder {
 
   call(endpoint: EndpointName): void {
     this.calls[endpoint] += 1;
+  }
+
+  caller(who: string): void {
+    this.callers.set(who, (this.callers.get(who) ?? 0) + 1);
+  }
+
+  unauthorized(): void {
+    this.unauthorizedCalls += 1;
   }
 
   throttle(endpoint: EndpointName): void {
@@ -96,6 +110,8 @@ export class StatsRecorder {
     const sessions = this.sources.sessions();
     return {
       calls: { ...this.calls },
+      callers: Object.fromEntries(this.callers),
+      unauthorized: this.unauthorizedCalls,
       throttled: { ...this.throttled },
       throttledTotal: Object.values(this.throttled).reduce((a, b) => a + b, 0),
       submitsAccepted: this.submitsAccepted,
@@ -111,6 +127,8 @@ export class StatsRecorder {
 
   reset(): void {
     this.calls = zeroCounts();
+    this.callers.clear();
+    this.unauthorizedCalls = 0;
     this.throttled = zeroCounts();
     this.submitsAccepted = 0;
     this.maxSubmitsInAnyWindow = 0;

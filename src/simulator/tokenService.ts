@@ -12,18 +12,41 @@ import { z } from "zod";
 import { checkClientAssertion } from "./clientAssertion.js";
 import { entraError, entraErrorReply, type EntraError } from "./entraError.js";
 import { BodyTooLargeError, readBody, writeJson, type JsonReply } from "./httpUtil.js";
-import { decodeJwt, signJwtRs256, verifyJwtSignature } from "./jwt.js";
-import type { AppRegistration } from "./scenario.js";
+import { decodeJwt, signJwtRs256, verifyJwtSignature, type DecodedJwt } from "./jwt.js";
+import type { AppRegistration, ScenarioUser } from "./scenario.js";
+import {
+  audiencesOf,
+  clientInfo,
+  grantedScopes,
+  invalidAssertion,
+  invalidCredentials,
+  objectIdFor,
+  OIDC_SCOPES,
+  parseScopeRequest,
+  shown,
+  tenantUsers,
+  type TenantUser,
+} from "./userTokens.js";
 
 /**
  * An Entra-like token endpoint that real msal-node accepts as its authority: OpenID configuration,
- * instance discovery, signing keys, and the client-credentials grant on the v2 and v1 token
- * endpoints, with a client secret or a certificate-signed client assertion. The simulated API checks
- * the bearer tokens it issues with `verifyBearer`.
+ * instance discovery, signing keys, and on the v2 and v1 token endpoints the client-credentials
+ * grant (client secret or certificate-signed client assertion), user tokens through the resource
+ * owner password grant (test-only: scenario users have passwords), and the On-Behalf-Of grant that
+ * trades a user's token for this tenant's API (e.g. the MCP server's) for a token for another
+ * resource (Defender) for the same user. The simulated API checks the bearer tokens it issues with
+ * `verifyBearer`.
  */
 export interface TokenServiceOptions {
   tenantId: string;
   apps: AppRegistration[];
+  /** The tenant's users, for delegated tokens. */
+  users?: readonly ScenarioUser[];
+  /**
+   * Whether a resource is the Defender API (its tokens carry the user's Defender scopes); the token
+   * service knows the API's audiences only through this.
+   */
+  isDefenderResource?: (resource: string) => boolean;
   /** e.g. "https://localhost:43123" — the authority host; called lazily because the port is known after listen. */
   authorityHost: () => string;
   /** access tokens' lifetime in real seconds (default 3599); NOT divided by time scale: MSAL's fixed 300 s renewal offset would otherwise make every call refresh. */
@@ -43,6 +66,17 @@ export interface VerifiedCaller {
   tenantId: string;
   /** The token's `aud`: the resource it was requested for. */
   audience: string;
+  /** A delegated token's user (the app acts for them); undefined for an app-only token. */
+  user?: DelegatedUser;
+}
+
+/** The person a delegated token acts for, as the tenant knows them now (RBAC is looked up, not carried). */
+export interface DelegatedUser {
+  upn: string;
+  oid: string;
+  /** The token's `scp`. */
+  scopes: string[];
+  deviceGroups: ScenarioUser["deviceGroups"];
 }
 
 export type BearerCheck = { ok: true; caller: VerifiedCaller } | { ok: false; reason: string };
@@ -67,9 +101,10 @@ export interface TokenService {
 const MAX_KEPT_TOKENS = 1_000;
 
 const CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const MAX_TOKEN_REQUEST_BYTES = 64 * 1024;
-/** Scopes MSAL may add to any request; a client-credentials request ignores them. */
-const OIDC_SCOPES = new Set(["openid", "profile", "offline_access", "email"]);
+const EXPIRED = "the token has expired";
+const NOT_YET_VALID = "the token is not valid yet";
 
 const AccessTokenClaimsSchema = z.looseObject({
   aud: z.string(),
@@ -80,12 +115,12 @@ const AccessTokenClaimsSchema = z.looseObject({
   roles: z.array(z.string()).default([]),
   nbf: z.number(),
   exp: z.number(),
+  oid: z.string().optional(),
+  /** Present on delegated tokens only: the permissions the app has for the user. */
+  scp: z.string().optional(),
+  idtyp: z.string().optional(),
 });
-
-/** Echo only identifier-shaped request values in error texts; anything else may be a secret pasted in the wrong field. */
-function shown(value: string): string {
-  return /^[A-Za-z0-9._:/-]{1,200}$/.test(value) ? value : "(value not shown)";
-}
+type AccessTokenClaims = z.infer<typeof AccessTokenClaimsSchema>;
 
 function missing(field: string): EntraError {
   return entraError(
@@ -144,8 +179,7 @@ function resourceFromScope(scope: string): string | EntraError {
   return only.slice(0, -"/.default".length);
 }
 
-function checkResource(resource: string, tenantId: string): EntraError | undefined {
-  if (isHttpsUrl(resource)) return undefined;
+function resourceNotFound(resource: string, tenantId: string): EntraError {
   return entraError(
     400,
     "invalid_resource",
@@ -154,10 +188,13 @@ function checkResource(resource: string, tenantId: string): EntraError | undefin
   );
 }
 
-/** A stable object id per app, as Entra gives each service principal one. */
-function objectIdFor(tenantId: string, clientId: string): string {
-  const h = createHash("sha256").update(`${tenantId}/${clientId}`).digest("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+function missingAssertionUse(): EntraError {
+  return entraError(
+    400,
+    "invalid_request",
+    900144,
+    "The request body must contain the following parameter: 'requested_token_use' with the value 'on_behalf_of'.",
+  );
 }
 
 export function createTokenService(options: TokenServiceOptions): TokenService {
@@ -179,6 +216,33 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   const apps = new Map<string, AppRegistration>();
   const registerApp = (app: AppRegistration) => apps.set(app.clientId.toLowerCase(), app);
   options.apps.forEach(registerApp);
+  const users = tenantUsers(tenantId, options.users ?? []);
+
+  /** The app a resource names: its client id or one of its Application ID URIs. */
+  const appForResource = (resource: string): AppRegistration | undefined => {
+    const wanted = resource.replace(/\/+$/, "").toLowerCase();
+    return [...apps.values()].find((a) => audiencesOf(a).includes(wanted));
+  };
+
+  /** Any https resource (Defender, Graph…) exists; an api:// one only as one of this tenant's apps. */
+  const checkResource = (resource: string): EntraError | undefined =>
+    isHttpsUrl(resource) || appForResource(resource) ? undefined : resourceNotFound(resource, tenantId);
+
+  /** A token this tenant signed and that is valid now; else why not. */
+  const checkSignedToken = (jwt: DecodedJwt): AccessTokenClaims | string => {
+    if (jwt.header.alg !== "RS256" || jwt.header.kid !== kid || !verifyJwtSignature(jwt, publicKey)) {
+      return "the token's signature is invalid";
+    }
+    const claims = AccessTokenClaimsSchema.safeParse(jwt.payload);
+    if (!claims.success) return "the token lacks required claims";
+    const c = claims.data;
+    if (c.tid.toLowerCase() !== tenantId || c.iss !== issuerV1)
+      return "the token was issued for another tenant";
+    const now = nowSeconds();
+    if (c.exp <= now) return EXPIRED;
+    if (c.nbf > now) return NOT_YET_VALID;
+    return c;
+  };
 
   let issued = 0;
   let refused = 0;
@@ -366,7 +430,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
 
     const grantType = params.get("grant_type");
     if (grantType === null) return missing("grant_type");
-    if (grantType !== "client_credentials") {
+    if (!["client_credentials", "password", JWT_BEARER_GRANT].includes(grantType)) {
       return entraError(
         400,
         "unsupported_grant_type",
@@ -378,19 +442,26 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     if (clientId === null) return missing("client_id");
 
     let resource: string;
+    let scopeNames: string[] = [];
     if (version === "v2") {
       const scope = params.get("scope");
       if (scope === null) return missing("scope");
-      const fromScope = resourceFromScope(scope);
-      if (typeof fromScope !== "string") return fromScope;
-      resource = fromScope;
+      if (grantType === "client_credentials") {
+        const fromScope = resourceFromScope(scope);
+        if (typeof fromScope !== "string") return fromScope;
+        resource = fromScope;
+      } else {
+        const asked = parseScopeRequest(scope);
+        if ("status" in asked) return asked;
+        ({ resource, names: scopeNames } = asked);
+      }
     } else {
       const given = params.get("resource");
       if (given === null) return missing("resource");
       resource = given;
     }
     resource = resource.replace(/\/+$/, "");
-    const resourceError = checkResource(resource, tenantId);
+    const resourceError = checkResource(resource);
     if (resourceError) return resourceError;
 
     const app = apps.get(clientId.toLowerCase());
@@ -403,23 +474,50 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       );
     }
 
-    const origins = [...new Set([host(), originOf(req)])];
-    const endpoints = [url.pathname, `/${tenant}/oauth2/v2.0/token`, `/${tenant}/oauth2/token`];
-    const acceptedAudiences = [...new Set(endpoints.flatMap((p) => origins.map((o) => `${o}${p}`)))];
-    const auth = authenticate(params, app, acceptedAudiences);
-    if ("status" in auth) return auth;
+    // A public client proves nothing about itself (it runs on a user's machine); only a user's grant may name one.
+    let appidacr = "0";
+    if (!(grantType === "password" && app.publicClient)) {
+      const origins = [...new Set([host(), originOf(req)])];
+      const endpoints = [url.pathname, `/${tenant}/oauth2/v2.0/token`, `/${tenant}/oauth2/token`];
+      const acceptedAudiences = [...new Set(endpoints.flatMap((p) => origins.map((o) => `${o}${p}`)))];
+      const auth = authenticate(params, app, acceptedAudiences);
+      if ("status" in auth) return auth;
+      appidacr = auth.certificate ? "2" : "1";
+    }
 
-    const accessToken = issueAccessToken(app, resource, auth.certificate);
+    let accessToken: string;
+    let delegated: { user: TenantUser; scp: string[] } | undefined;
+    if (grantType === "client_credentials") {
+      accessToken = issueAccessToken(app, resource, appidacr === "2");
+    } else {
+      const user = grantType === "password" ? passwordUser(params) : assertionUser(params, app);
+      if ("status" in user) return user;
+      const grant = userGrant(user, resource, scopeNames);
+      if ("status" in grant) return grant;
+      accessToken = issueUserToken(app, appidacr, user, resource, grant);
+      delegated = { user, scp: grant.scp };
+    }
     issued += 1;
     issuedTokens.push(accessToken);
     if (issuedTokens.length > MAX_KEPT_TOKENS) issuedTokens.shift();
     const headers = { "cache-control": "no-store, no-cache", pragma: "no-cache" };
+    // A user's token names what it grants, and MSAL keys its cache of user tokens by client_info.
+    const userFields = delegated
+      ? {
+          // With the `.default` that was asked for: MSAL finds a cached token by the scopes it asked for.
+          scope: [...delegated.scp, ...(scopeNames.length === 0 ? [".default"] : [])]
+            .map((name) => `${resource}/${name}`)
+            .join(" "),
+          ...(params.get("client_info") === "1" ? { client_info: clientInfo(delegated.user, tenantId) } : {}),
+        }
+      : {};
     if (version === "v2") {
       return {
         status: 200,
         headers,
         body: {
           token_type: "Bearer",
+          ...userFields,
           expires_in: lifetime,
           ext_expires_in: lifetime,
           access_token: accessToken,
@@ -433,6 +531,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       headers,
       body: {
         token_type: "Bearer",
+        ...userFields,
         expires_in: String(lifetime),
         ext_expires_in: String(lifetime),
         expires_on: String(now + lifetime),
@@ -441,6 +540,98 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         access_token: accessToken,
       },
     };
+  }
+
+  /** Resource owner password credentials: the scenario user whose UPN and password these are. */
+  function passwordUser(params: URLSearchParams): TenantUser | EntraError {
+    const username = params.get("username");
+    if (username === null) return missing("username");
+    const password = params.get("password");
+    if (password === null) return missing("password");
+    const user = users.find((u) => u.upn.toLowerCase() === username.toLowerCase());
+    // The same answer and the same work for an unknown user and a wrong password.
+    const ok = sameSecret(password, user?.password ?? randomBytes(16).toString("hex"));
+    return user && ok ? user : invalidCredentials();
+  }
+
+  /**
+   * On-Behalf-Of: the assertion must be a user's token that this tenant signed, still valid, and
+   * issued to the app now presenting it (its `aud` names that app), as Entra checks it.
+   */
+  function assertionUser(params: URLSearchParams, app: AppRegistration): TenantUser | EntraError {
+    if (params.get("requested_token_use") !== "on_behalf_of") return missingAssertionUse();
+    const assertion = params.get("assertion");
+    if (assertion === null) return missing("assertion");
+    const jwt = decodeJwt(assertion);
+    if (!jwt) return invalidAssertion("the assertion is not a JWT");
+    const checked = checkSignedToken(jwt);
+    if (checked === EXPIRED || checked === NOT_YET_VALID) {
+      return entraError(400, "invalid_grant", 500133, "Assertion is not within its valid time range.");
+    }
+    if (typeof checked === "string") return invalidAssertion(checked);
+    if (!audiencesOf(app).includes(checked.aud.replace(/\/+$/, "").toLowerCase())) {
+      return invalidAssertion(
+        "the assertion's audience does not match the client app presenting the assertion",
+      );
+    }
+    if (checked.scp === undefined || checked.idtyp === "app") {
+      return invalidAssertion("the assertion is an app's token; On-Behalf-Of needs a user's token");
+    }
+    const user = users.find((u) => u.oid === checked.oid?.toLowerCase());
+    return user ?? invalidAssertion("the assertion's user does not exist in the tenant");
+  }
+
+  /** The scopes and app roles a user's token for `resource` carries. */
+  function userGrant(
+    user: TenantUser,
+    resource: string,
+    asked: string[],
+  ): { scp: string[]; roles: string[] } | EntraError {
+    if (options.isDefenderResource?.(resource)) {
+      const scp = grantedScopes(asked, user.scopes, "the Defender API");
+      return "status" in scp ? scp : { scp, roles: [] };
+    }
+    const target = appForResource(resource);
+    if (!target) return resourceNotFound(resource, tenantId);
+    const scp = grantedScopes(asked, target.exposedScopes ?? [], `'${shown(target.displayName)}'`);
+    return "status" in scp ? scp : { scp, roles: user.roles };
+  }
+
+  function issueUserToken(
+    app: AppRegistration,
+    appidacr: string,
+    user: TenantUser,
+    resource: string,
+    grant: { scp: string[]; roles: string[] },
+  ): string {
+    const iat = nowSeconds();
+    return signJwtRs256(
+      { typ: "JWT", kid },
+      {
+        aud: resource,
+        iss: issuerV1,
+        iat,
+        nbf: iat,
+        exp: iat + lifetime,
+        amr: ["pwd"],
+        app_displayname: app.displayName,
+        appid: app.clientId,
+        appidacr,
+        idp: issuerV1,
+        idtyp: "user",
+        name: user.displayName ?? user.upn,
+        oid: user.oid,
+        ...(grant.roles.length > 0 ? { roles: grant.roles } : {}),
+        scp: grant.scp.join(" "),
+        sub: objectIdFor(tenantId, `${user.oid}/${app.clientId}`),
+        tid: tenantId,
+        unique_name: user.upn,
+        upn: user.upn,
+        uti: randomBytes(16).toString("base64url"),
+        ver: "1.0",
+      },
+      privateKey,
+    );
   }
 
   /** What a path of ours answers; undefined when the path is not the token service's. */
@@ -520,26 +711,25 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       if (!match?.[1]) return { ok: false, reason: "the Authorization header is not a Bearer token" };
       const jwt = decodeJwt(match[1]);
       if (!jwt) return { ok: false, reason: "the bearer token is malformed" };
-      if (jwt.header.alg !== "RS256" || jwt.header.kid !== kid || !verifyJwtSignature(jwt, publicKey)) {
-        return { ok: false, reason: "the bearer token's signature is invalid" };
-      }
-      const claims = AccessTokenClaimsSchema.safeParse(jwt.payload);
-      if (!claims.success) return { ok: false, reason: "the bearer token lacks required claims" };
-      const c = claims.data;
-      if (c.tid.toLowerCase() !== tenantId || c.iss !== issuerV1) {
-        return { ok: false, reason: "the bearer token was issued for another tenant" };
-      }
-      const now = nowSeconds();
-      if (c.exp <= now) return { ok: false, reason: "the bearer token has expired" };
-      if (c.nbf > now) return { ok: false, reason: "the bearer token is not valid yet" };
+      const c = checkSignedToken(jwt);
+      if (typeof c === "string") return { ok: false, reason: c.replace(/^the token/, "the bearer token") };
+      const caller: VerifiedCaller = {
+        appId: c.appid,
+        displayName: c.app_displayname,
+        roles: c.roles,
+        tenantId: c.tid,
+        audience: c.aud,
+      };
+      if (c.scp === undefined) return { ok: true, caller };
+      // The user's RBAC is the tenant's current state, not what it was when the token was issued.
+      const user = users.find((u) => u.oid === c.oid?.toLowerCase());
+      if (!user) return { ok: false, reason: "the bearer token's user does not exist in the tenant" };
+      const scopes = c.scp.split(" ").filter((s) => s !== "");
       return {
         ok: true,
         caller: {
-          appId: c.appid,
-          displayName: c.app_displayname,
-          roles: c.roles,
-          tenantId: c.tid,
-          audience: c.aud,
+          ...caller,
+          user: { upn: user.upn, oid: user.oid, scopes, deviceGroups: user.deviceGroups },
         },
       };
     },

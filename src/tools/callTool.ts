@@ -3,6 +3,7 @@ import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import type { CallToolResult, ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import type { Who } from "../audit/auditRecord.js";
+import { runAsUser, type RequestIdentity } from "../auth/requestIdentity.js";
 import { toolDecision } from "../policy/toolAccess.js";
 import { elicitationChannel } from "../safety/approvalChannel.js";
 import { AuditTrail } from "../safety/auditTrail.js";
@@ -16,14 +17,22 @@ import { principalOf, type Principal } from "../http/principal.js";
 export type RequestExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /**
- * Runs one call; every failure becomes an `isError` result through `toToolError`, never a protocol
- * error. A tool the policy hides is refused here too: a call can race a reload that hides it.
+ * The user each call's context acts for, keyed by its `requester`: contexts are copied with spread
+ * (an MCP task swaps in its own signal), and the copies share that object.
  */
-export async function callTool(
-  tool: ToolDefinition,
-  input: unknown,
-  ctx: ToolContext,
-): Promise<CallToolResult> {
+const identities = new WeakMap<Who, RequestIdentity>();
+
+/**
+ * Runs one call; every failure becomes an `isError` result through `toToolError`, never a protocol
+ * error. A tool the policy hides is refused here too: a call can race a reload that hides it. The
+ * call runs as the user who made it (requestIdentity), so with On-Behalf-Of its API calls carry
+ * that user's token.
+ */
+export function callTool(tool: ToolDefinition, input: unknown, ctx: ToolContext): Promise<CallToolResult> {
+  return runAsUser(identities.get(ctx.requester), () => runCall(tool, input, ctx));
+}
+
+async function runCall(tool: ToolDefinition, input: unknown, ctx: ToolContext): Promise<CallToolResult> {
   try {
     const access = toolDecision(ctx.policy.current(), tool);
     if (access.outcome === "deny") {
@@ -54,12 +63,19 @@ export async function callTool(
  */
 export function contextFor(deps: ToolDeps, extra: RequestExtra, server: Server): ToolContext {
   const progressToken = extra._meta?.progressToken;
+  const principal = principalOf(extra);
+  const requester = requesterOf(server, principal);
+  const assertion = extra.authInfo?.token;
+  // Only a user's own token can be exchanged On-Behalf-Of; an API key or an app acts as the server's app.
+  if (principal?.kind === "user" && assertion) {
+    identities.set(requester, { assertion, principal: principal.name });
+  }
   return {
     ...deps,
     policy: deps.policy ?? NO_POLICY_FILE,
     audit: deps.audit ?? AuditTrail.disabled(deps.logger),
     callId: newCallId(),
-    requester: requesterOf(server, principalOf(extra)),
+    requester,
     approvals: elicitationChannel(server, extra),
     signal: extra.signal,
     reportProgress(update: ProgressUpdate) {

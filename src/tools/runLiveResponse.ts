@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { Who } from "../audit/auditRecord.js";
 import { assertLiveResponseCommands } from "../defender/commandRules.js";
 import type { LiveResponseCommand } from "../defender/defenderClient.js";
 import { DefenderApiError, InvalidInputError } from "../defender/errors.js";
@@ -142,6 +143,15 @@ export function runRequestOf(input: RunInput, maxDevices: number): RunRequest {
   return { machineIds: input.machine_ids, commands, comment: input.comment };
 }
 
+/**
+ * The comment Defender records on the action names the person who asked over HTTP: with the app's
+ * own token, Defender only knows the app. Added after the request was judged and approved, so the
+ * approval covers what the caller wrote.
+ */
+function commentBy(comment: string, requester: Who): string {
+  return requester.principal === undefined ? comment : `${comment} by ${requester.principal}`;
+}
+
 /** The live response action a busy device is running, so the error can name it; one read, best effort. */
 async function busyActionOf(ctx: ToolContext, request: SubmittedRequest): Promise<string | undefined> {
   if (request.error instanceof DeviceBusyError && request.error.busyActionId)
@@ -199,18 +209,21 @@ export const runLiveResponseTool: ToolDefinition<typeof inputSchema, typeof outp
     await confirmClearance(clearance, run, ctx);
     const progress = new BatchProgress(ctx, input.machine_ids, deadline.remainingMs());
     const records: Promise<void>[] = [];
-    const submitted = await ctx.liveResponse.submit(run, {
-      signal: ctx.signal,
-      // A busy device, a full session cap or a spent submit budget is waited for within the call's
-      // own deadline, then queued.
-      waitMs: deadline.remainingMs(),
-      queue: true,
-      onEntry: (entry) => {
-        progress.entry(entry);
-        // Each submit is on disk as soon as its action exists, not only when the whole batch is.
-        records.push(auditSubmitted(ctx, entry, run.comment));
+    const submitted = await ctx.liveResponse.submit(
+      { ...run, comment: commentBy(run.comment, ctx.requester) },
+      {
+        signal: ctx.signal,
+        // A busy device, a full session cap or a spent submit budget is waited for within the call's
+        // own deadline, then queued.
+        waitMs: deadline.remainingMs(),
+        queue: true,
+        onEntry: (entry) => {
+          progress.entry(entry);
+          // Each submit is on disk as soon as its action exists, not only when the whole batch is.
+          records.push(auditSubmitted(ctx, entry, run.comment));
+        },
       },
-    });
+    );
     for (const entry of submitted) {
       followQueued(ctx, entry, run.comment);
       records.push(auditUnsubmitted(ctx, entry));

@@ -125,6 +125,20 @@ describe("httpConfigFrom", () => {
     ).toEqual([]);
   });
 
+  it("refuses On-Behalf-Of without OAuth: there would be no user token to exchange", () => {
+    expect(problemsOf({ MDE_HTTP_OBO: "1" })).toEqual([
+      expect.stringContaining("MDE_HTTP_OBO: On-Behalf-Of needs the callers' Entra ID tokens"),
+    ]);
+    expect(
+      problemsOf({
+        MDE_HTTP_OBO: "1",
+        MDE_HTTP_OAUTH_AUDIENCE: "api://mde-mcp",
+        MDE_HTTP_OAUTH_TENANT_ID: "6f1d2c3b-0000-4000-8000-000000000001",
+        MDE_HTTP_OAUTH_SCOPE: "Mcp.Invoke",
+      }),
+    ).toEqual([]);
+  });
+
   it("requires OAuth to name a tenant and the scope or role that admits a caller", () => {
     expect(problemsOf({ MDE_HTTP_OAUTH_AUDIENCE: "api://mde-mcp" })).toEqual([
       expect.stringContaining("MDE_HTTP_OAUTH_TENANT_ID: set the tenant"),

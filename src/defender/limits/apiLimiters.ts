@@ -1,4 +1,6 @@
 import { z } from "zod";
+import type { CoordinationRedis } from "../../coordination/coordinationRedis.js";
+import { RedisWindows } from "../../coordination/redisWindows.js";
 import { ConfigError } from "../../config/settings.js";
 import { scaleMs } from "../../config/time.js";
 import { createLogger, type Logger } from "../../logger.js";
@@ -41,8 +43,21 @@ export interface ApiLimitersOptions {
   limits?: Partial<ApiLimitSettings>;
   /** MDE_TIME_SCALE: windows and margin are divided by it (a server's Retry-After never is). */
   timeScale?: number;
+  /** Replicas sharing the tenant's budgets through Redis: every call also takes a shared grant. */
+  shared?: SharedLimitsOptions | undefined;
   clock?: LimiterClock;
   logger?: Logger;
+}
+
+export interface SharedLimitsOptions {
+  redis: CoordinationRedis;
+  /**
+   * The longest an API call can stay in flight before the transport gives up (real ms): a shared
+   * place is held that long past its grant while its call has no answer.
+   */
+  maxCallMs: number;
+  /** Prefix of the Redis keys; replicas of one tenant share it. */
+  prefix?: string | undefined;
 }
 
 export interface ApiLimitersSnapshot {
@@ -60,6 +75,8 @@ export class ApiLimiters {
   readonly submit: RateLimiter;
   /** Every other API endpoint, cancel included: the reference gives each 100/min and 1,500/h. */
   readonly reads: RateLimiter;
+  /** The budgets every replica shares, when they are shared. */
+  readonly sharedWindows: RedisWindows | undefined;
 
   constructor(options: ApiLimitersOptions = {}) {
     this.settings = resolveApiLimits(options.limits);
@@ -74,18 +91,37 @@ export class ApiLimiters {
       logger,
       ...(options.clock ? { clock: options.clock } : {}),
     };
+    const windows = {
+      submit: [{ limit: this.settings.submitPerMinute, windowMs: MINUTE_MS }],
+      reads: [
+        { limit: this.settings.readsPerMinute, windowMs: MINUTE_MS },
+        { limit: this.settings.readsPerHour, windowMs: HOUR_MS },
+      ],
+    };
+    const shared = options.shared;
+    this.sharedWindows =
+      shared &&
+      new RedisWindows(shared.redis, {
+        budgets: windows,
+        marginMs: this.settings.safetyMarginMs,
+        maxCallMs: shared.maxCallMs,
+        timeScale,
+        logger,
+        ...(shared.prefix === undefined ? {} : { prefix: shared.prefix }),
+      });
+    const sharedBudget = (budget: string) =>
+      this.sharedWindows && { shared: { windows: this.sharedWindows, budget } };
     this.submit = new RateLimiter({
       name: "submit",
-      windows: [{ limit: this.settings.submitPerMinute, windowMs: scaled(MINUTE_MS) }],
+      windows: windows.submit.map((w) => ({ ...w, windowMs: scaled(w.windowMs) })),
       ...common,
+      ...sharedBudget("submit"),
     });
     this.reads = new RateLimiter({
       name: "reads",
-      windows: [
-        { limit: this.settings.readsPerMinute, windowMs: scaled(MINUTE_MS) },
-        { limit: this.settings.readsPerHour, windowMs: scaled(HOUR_MS) },
-      ],
+      windows: windows.reads.map((w) => ({ ...w, windowMs: scaled(w.windowMs) })),
       ...common,
+      ...sharedBudget("reads"),
     });
   }
 
@@ -101,5 +137,6 @@ export class ApiLimiters {
   /** Rejects every call still waiting for admission, and every later one. */
   async stop(): Promise<void> {
     await Promise.all([this.submit.stop(), this.reads.stop()]);
+    this.sharedWindows?.close();
   }
 }

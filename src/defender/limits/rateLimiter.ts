@@ -1,5 +1,7 @@
 import { setMaxListeners } from "node:events";
 import Bottleneck from "bottleneck";
+import { CoordinationUnavailableError } from "../../coordination/errors.js";
+import type { RedisWindows } from "../../coordination/redisWindows.js";
 import { createLogger, type Logger } from "../../logger.js";
 import { systemLimiterClock, type LimiterClock } from "./limiterClock.js";
 import { SlidingWindowLog } from "./slidingWindow.js";
@@ -20,9 +22,24 @@ export interface RateLimiterOptions {
   marginMs: number;
   /** How long the gate stays closed after a 429 without a usable Retry-After. */
   fallbackPauseMs: number;
+  /** Replicas share this budget: every admission also takes a grant from these shared windows. */
+  shared?: SharedBudget | undefined;
   clock?: LimiterClock;
   logger?: Logger;
 }
+
+/** A budget kept by every replica together (see RedisWindows). */
+export interface SharedBudget {
+  windows: RedisWindows;
+  /** The budget's name in `windows`. */
+  budget: string;
+  /** How soon to ask again while the shared store is unreachable (real ms, default 500). */
+  unavailableRetryMs?: number;
+}
+
+export const DEFAULT_UNAVAILABLE_RETRY_MS = 500;
+/** How soon a call held by an admission condition looks again (real ms; it also wakes on any change here). */
+const CONDITION_RETRY_MS = 20;
 
 /** A retry goes ahead of calls that have not been tried yet, so it keeps (nearly) the place it had. */
 export type AdmissionPriority = "normal" | "retry";
@@ -57,6 +74,8 @@ export interface LimiterSnapshot {
   gateClosedUntil: number | null;
   /** A probe is out after a pause; the other calls wait for its answer. */
   probing: boolean;
+  /** Present when replicas share the budget: why the shared store cannot grant now (null while it can). */
+  shared?: { unavailable: string | null };
 }
 
 /** A call left the queue without being admitted: its caller aborted, or the limiter was stopped. */
@@ -78,6 +97,8 @@ export class AdmissionCancelledError extends Error {
 
 interface Ticket {
   probe: Probe | undefined;
+  /** The call's id in the shared windows, when it took a shared grant. */
+  sharedCall: string | undefined;
 }
 
 const BOTTLENECK_PRIORITY: Record<AdmissionPriority, number> = { retry: 1, normal: 5 };
@@ -95,6 +116,11 @@ const BOTTLENECK_PRIORITY: Record<AdmissionPriority, number> = { retry: 1, norma
  *
  * While nobody waits and there is room, a call is admitted at once without a Bottleneck job, so a
  * burst of `limit` calls goes out together rather than at Bottleneck's pace of a few ms per job.
+ *
+ * A shared budget (replicas behind Redis) adds one step: once the local windows have room, the call
+ * at the head of the queue asks the shared windows for a grant, and stays at the head until it gets
+ * one. While Redis cannot answer, nothing is admitted (the limiter never guesses); the snapshot says
+ * why, and admission resumes by itself when Redis is back.
  */
 export class RateLimiter {
   readonly name: string;
@@ -110,6 +136,12 @@ export class RateLimiter {
   private inFlight = 0;
   private admitted = 0;
   private throttled = 0;
+  private readonly shared: SharedBudget | undefined;
+  private sharedCalls = 0;
+  private sharedUnavailableReason: string | null = null;
+  /** A 429's closing of the shared gate, under way: the call that met it settles after it. */
+  private recording: Promise<unknown> | undefined;
+  private readonly conditions: Array<() => boolean> = [];
   private announceChange: () => void = () => undefined;
   private changed: Promise<void> = this.nextChange();
 
@@ -119,6 +151,7 @@ export class RateLimiter {
     this.name = options.name;
     this.windows = options.windows.map((w) => new SlidingWindowLog(w.limit, w.windowMs, options.marginMs));
     this.fallbackPauseMs = options.fallbackPauseMs;
+    this.shared = options.shared;
     this.clock = options.clock ?? systemLimiterClock;
     this.logger = (options.logger ?? createLogger()).child({ limiter: options.name });
     this.scheduler.on("error", (error: unknown) => {
@@ -136,6 +169,7 @@ export class RateLimiter {
     try {
       return await task();
     } finally {
+      if (this.recording) await this.recording;
       this.settle(ticket);
     }
   }
@@ -148,6 +182,13 @@ export class RateLimiter {
     const forMs = retryAfterMs ?? this.fallbackPauseMs;
     this.throttled += 1;
     this.gate.close(this.clock.now(), forMs);
+    if (this.shared) {
+      const recorded = this.shared.windows.record429(this.shared.budget, forMs);
+      this.recording = recorded;
+      void recorded.finally(() => {
+        if (this.recording === recorded) this.recording = undefined;
+      });
+    }
     this.logger.warn(
       { pauseMs: Math.round(forMs), fromServer: retryAfterMs !== undefined },
       "the Defender API answered 429; holding this limiter's calls, then sending one probe",
@@ -171,7 +212,16 @@ export class RateLimiter {
       })),
       gateClosedUntil: this.gate.closedUntilAt(now),
       probing: this.gate.probeInFlight,
+      ...(this.shared ? { shared: { unavailable: this.sharedUnavailableReason } } : {}),
     };
+  }
+
+  /**
+   * No call is admitted while `condition` is false (e.g. this replica's share of the session cap
+   * lapsed while it was frozen, and is being taken again). It is checked right before each admission.
+   */
+  requireBeforeAdmission(condition: () => boolean): void {
+    this.conditions.push(condition);
   }
 
   /** Rejects every waiting call (LIMITER_STOPPED) and every later one; calls in flight finish. */
@@ -184,8 +234,10 @@ export class RateLimiter {
   private admitAtOnce(signal: AbortSignal | undefined): Ticket | undefined {
     if (this.stopping.signal.aborted) throw new AdmissionCancelledError("LIMITER_STOPPED", this.name);
     if (signal?.aborted) throw new AdmissionCancelledError("ADMISSION_ABORTED", this.name);
+    // A shared grant takes a round trip to Redis: such calls always queue, one asking at a time.
+    if (this.shared) return undefined;
     const now = this.clock.now();
-    return this.waiting === 0 && this.waitMs(now) === 0 ? this.admit(now) : undefined;
+    return this.waiting === 0 && this.waitMs(now) === 0 ? this.admit(now, undefined) : undefined;
   }
 
   private enqueue(options: RunOptions): Promise<Ticket> {
@@ -231,11 +283,50 @@ export class RateLimiter {
       if (cancelled.aborted) return;
       const now = this.clock.now();
       const waitMs = this.waitMs(now);
-      if (waitMs === 0) {
-        admitted(this.admit(now));
+      if (waitMs > 0) {
+        await this.wakeAfter(waitMs, cancelled);
+        continue;
+      }
+      if (this.shared === undefined) {
+        admitted(this.admit(now, undefined));
         return;
       }
-      await this.wakeAfter(waitMs, cancelled);
+      const callId = `${this.name}-${++this.sharedCalls}`;
+      const retryInMs = await this.askShared(this.shared, callId);
+      if (retryInMs > 0) {
+        await this.wakeAfter(retryInMs, cancelled);
+        continue;
+      }
+      if (cancelled.aborted || !this.conditionsMet()) {
+        // Its caller left, or a condition failed, while the grant was on its way: the place is dated from now, unused.
+        void this.shared.windows.settle(this.shared.budget, callId);
+        if (cancelled.aborted) return;
+        continue;
+      }
+      admitted(this.admit(this.clock.now(), callId));
+      return;
+    }
+  }
+
+  /** 0 when the shared windows granted `callId`; else how long to wait before asking again. */
+  private async askShared(shared: SharedBudget, callId: string): Promise<number> {
+    try {
+      const decision = await shared.windows.tryAcquire(shared.budget, callId);
+      if (this.sharedUnavailableReason !== null) {
+        this.sharedUnavailableReason = null;
+        this.logger.info("the shared coordination store answers again; admitting calls");
+      }
+      return decision.granted ? 0 : Math.max(1, decision.retryInMs);
+    } catch (error) {
+      if (!(error instanceof CoordinationUnavailableError)) throw error;
+      if (this.sharedUnavailableReason === null) {
+        this.logger.warn(
+          { reason: error.reason },
+          "the shared coordination store (Redis) is unreachable; no call of this budget is sent until it is back",
+        );
+      }
+      this.sharedUnavailableReason = `the shared coordination store (Redis) is unreachable (${error.reason})`;
+      return shared.unavailableRetryMs ?? DEFAULT_UNAVAILABLE_RETRY_MS;
     }
   }
 
@@ -253,17 +344,25 @@ export class RateLimiter {
   }
 
   private waitMs(now: number): number {
-    return Math.max(this.gate.waitMs(now), ...this.windows.map((w) => w.waitMs(now)));
+    const held = this.conditionsMet() ? 0 : CONDITION_RETRY_MS;
+    return Math.max(held, this.gate.waitMs(now), ...this.windows.map((w) => w.waitMs(now)));
   }
 
-  private admit(now: number): Ticket {
+  private conditionsMet(): boolean {
+    return this.conditions.every((condition) => condition());
+  }
+
+  private admit(now: number, sharedCall: string | undefined): Ticket {
     for (const w of this.windows) w.start(now);
     this.admitted += 1;
     this.inFlight += 1;
-    return { probe: this.gate.pass() };
+    return { probe: this.gate.pass(), sharedCall };
   }
 
   private settle(ticket: Ticket): void {
+    if (this.shared && ticket.sharedCall !== undefined) {
+      void this.shared.windows.settle(this.shared.budget, ticket.sharedCall);
+    }
     const now = this.clock.now();
     for (const w of this.windows) w.settle(now);
     this.inFlight -= 1;
