@@ -72,12 +72,27 @@ export const ApprovalRequestedRecordSchema = z.strictObject({
   kind: z.literal("approval_requested"),
   ...approval,
 });
-export const ApprovalGivenRecordSchema = z.strictObject({ kind: z.literal("approval_given"), ...approval });
+/** A decision made in the review console names its reviewer and the reason they gave. */
+const reviewed = {
+  reviewer: z.string().min(1).optional(),
+  reason: z.string().optional(),
+};
+
+export const ApprovalGivenRecordSchema = z.strictObject({
+  kind: z.literal("approval_given"),
+  ...approval,
+  ...reviewed,
+});
 export const ApprovalRefusedRecordSchema = z.strictObject({
   kind: z.literal("approval_refused"),
   ...approval,
-  /** decline / cancel: the person's answer; unsupported: the client cannot ask; payload_changed: not the approved payload. */
-  response: z.enum(["decline", "cancel", "unsupported", "payload_changed", "error"]),
+  ...reviewed,
+  /**
+   * decline / cancel: the person's answer; unsupported: the client cannot ask; payload_changed: not
+   * the approved payload; expired: no decision, or no use of the approval, in time; withdrawn: the
+   * agent cancelled the request while it awaited approval.
+   */
+  response: z.enum(["decline", "cancel", "unsupported", "payload_changed", "error", "expired", "withdrawn"]),
 });
 
 export const SubmittedRecordSchema = z.strictObject({

@@ -120,8 +120,39 @@ export const ApprovalRulesSchema = z.strictObject({
     .int("expected a whole number of devices, at least 1")
     .min(1, "expected a whole number of devices, at least 1")
     .optional(),
+  /**
+   * Who is asked: `elicitation` asks the person at the MCP client; `console` puts the request in the
+   * review console, where a reviewer elsewhere decides (headless agents have nobody at the client).
+   */
+  mode: z.enum(["elicitation", "console"], { error: "expected elicitation or console" }).optional(),
+  /** Console mode: minutes a request waits for a decision, and an approval waits to be used. */
+  expires_minutes: z
+    .number({ error: "expected a whole number of minutes, at least 1" })
+    .int("expected a whole number of minutes, at least 1")
+    .min(1, "expected a whole number of minutes, at least 1")
+    .optional(),
+  /** Console mode: the reviewer must be another principal than the requester. */
+  two_person: z.boolean({ error: "expected true or false" }).optional(),
 });
 export type ApprovalRules = z.infer<typeof ApprovalRulesSchema>;
+
+/** How approvals are asked for, with the defaults the policy leaves out. */
+export interface ApprovalProcess {
+  mode: "elicitation" | "console";
+  expiresMinutes: number;
+  twoPerson: boolean;
+}
+
+export const DEFAULT_APPROVAL_EXPIRES_MINUTES = 60;
+
+export function approvalProcess(policy: Policy): ApprovalProcess {
+  const rules = typeof policy.approval === "string" ? {} : policy.approval;
+  return {
+    mode: rules.mode ?? "elicitation",
+    expiresMinutes: rules.expires_minutes ?? DEFAULT_APPROVAL_EXPIRES_MINUTES,
+    twoPerson: rules.two_person ?? false,
+  };
+}
 
 export const ApprovalSchema = z.union([z.enum(["none", "all"]), ApprovalRulesSchema], {
   error:

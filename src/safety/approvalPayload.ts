@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
+import { z } from "zod";
 import type { ElicitRequestFormParams } from "@modelcontextprotocol/sdk/types.js";
 import { canonicalJson } from "../audit/canonicalJson.js";
-import type { Who } from "../audit/auditRecord.js";
+import { WhoSchema, type Who } from "../audit/auditRecord.js";
 import { effectiveArgs } from "../defender/commandRules.js";
 import type { LiveResponseCommand } from "../defender/defenderClient.js";
 import type { LibraryFile, Machine } from "../defender/schemas.js";
@@ -12,16 +13,28 @@ import type { Decision } from "../policy/decision.js";
  * its arguments, and the content (library sha256) of every library file a command uses. Its SHA-256
  * is shown with it and recorded; an approval covers that hash and nothing else.
  */
-export interface ApprovalPayload {
-  requester: Who;
-  comment: string;
-  devices: Array<{ id: string; name: string | null }>;
-  commands: Array<
-    | { type: "RunScript"; script_name: string; args: string | null; library_sha256: string | null }
-    | { type: "PutFile"; file_name: string; library_sha256: string | null }
-    | { type: "GetFile"; path: string }
-  >;
-}
+export const ApprovalPayloadSchema = z.strictObject({
+  requester: WhoSchema,
+  comment: z.string(),
+  devices: z.array(z.strictObject({ id: z.string(), name: z.string().nullable() })),
+  commands: z.array(
+    z.discriminatedUnion("type", [
+      z.strictObject({
+        type: z.literal("RunScript"),
+        script_name: z.string(),
+        args: z.string().nullable(),
+        library_sha256: z.string().nullable(),
+      }),
+      z.strictObject({
+        type: z.literal("PutFile"),
+        file_name: z.string(),
+        library_sha256: z.string().nullable(),
+      }),
+      z.strictObject({ type: z.literal("GetFile"), path: z.string() }),
+    ]),
+  ),
+});
+export type ApprovalPayload = z.infer<typeof ApprovalPayloadSchema>;
 
 export interface PayloadSource {
   requester: Who;

@@ -4,7 +4,10 @@ import type { Machine } from "../defender/schemas.js";
 import type { Decision } from "../policy/decision.js";
 import { evaluateRequest } from "../policy/evaluateRequest.js";
 import type { ToolContext } from "../tools/toolDefinition.js";
+import { approvalProcess } from "../policy/policySchema.js";
+import type { PendingApproval } from "../review/pendingApproval.js";
 import { askApproval } from "./askApproval.js";
+import { askConsole } from "./consoleApproval.js";
 import { ApprovalError } from "./approvalError.js";
 import { approvalPayload, payloadSha256 } from "./approvalPayload.js";
 import { PolicyDeniedError } from "./policyDeniedError.js";
@@ -32,11 +35,13 @@ export interface Clearance {
   approvedSha256: string | undefined;
   /** The devices as the policy saw them. */
   machines: Machine[];
+  /** Approval mode console: the request still awaits a reviewer, and nothing may be sent yet. */
+  awaiting?: PendingApproval | undefined;
 }
 
 export type SafetyContext = Pick<
   ToolContext,
-  "client" | "signal" | "logger" | "policy" | "audit" | "callId" | "requester" | "approvals"
+  "client" | "signal" | "logger" | "policy" | "audit" | "callId" | "requester" | "approvals" | "review"
 >;
 
 /**
@@ -45,7 +50,12 @@ export type SafetyContext = Pick<
  * ApprovalError when the request may not run, and AuditLogError when its records cannot be written
  * (fail closed). Nothing here submits.
  */
-export async function clearRunRequest(request: RunRequest, ctx: SafetyContext): Promise<Clearance> {
+export async function clearRunRequest(
+  request: RunRequest,
+  ctx: SafetyContext,
+  /** How long a request in the review console is waited for before it is returned as awaiting. */
+  reviewWaitMs = 0,
+): Promise<Clearance> {
   const policy = ctx.policy.current();
   const policySha256 = ctx.policy.sha256 ?? null;
   const devicesNeeded = policyNeedsDevices(policy);
@@ -72,6 +82,12 @@ export async function clearRunRequest(request: RunRequest, ctx: SafetyContext): 
   await recordDecision(ctx, request, decision, policySha256);
   if (decision.outcome === "deny") throw new PolicyDeniedError(decision);
   if (decision.outcome === "allow") return { policySha256, approvedSha256: undefined, machines };
+  if (approvalProcess(policy).mode === "console") {
+    const outcome = await askConsole(ctx, request, decision, machines, library, policySha256, reviewWaitMs);
+    return outcome.kind === "approved"
+      ? { policySha256, approvedSha256: outcome.approval.payload_sha256, machines }
+      : { policySha256, approvedSha256: undefined, machines, awaiting: outcome.approval };
+  }
   const approved = await askApproval(ctx, request, decision, machines, library);
   return { policySha256, approvedSha256: approved, machines };
 }
@@ -115,6 +131,12 @@ export async function confirmClearance(
   if (decision.outcome === "deny") throw new PolicyDeniedError(decision);
   // Judged anew, the request needs an approval it never had: ask now (fails closed where nobody can be asked).
   if (decision.outcome === "approval" && approvedSha256 === undefined) {
+    if (approvalProcess(policy).mode === "console") {
+      throw new ApprovalError(
+        "APPROVAL_FAILED",
+        "the policy changed since this request was judged, and it now needs a reviewer's approval: call again to put it in the review console",
+      );
+    }
     const shown = usesLibrary(request.commands) ? await readLibrary(ctx) : [];
     await askApproval(ctx, request, decision, await readDevices(ctx, request.machineIds), shown);
   }

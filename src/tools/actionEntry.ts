@@ -2,6 +2,7 @@ import { z } from "zod";
 import { isFinalActionStatus, type Machine, type MachineAction } from "../defender/schemas.js";
 import { cleanLine, MESSAGE_MAX_CHARS, NAME_MAX_CHARS } from "../liveResponse/cleanText.js";
 import type { CommandResultData, QueuePlace, SubmittedRequest } from "../liveResponse/types.js";
+import type { PendingApproval } from "../review/pendingApproval.js";
 import { pageOutput } from "./outputPage.js";
 import {
   alreadyFinalDetail,
@@ -77,7 +78,7 @@ export const ActionEntrySchema = z.object({
   status: z
     .string()
     .describe(
-      "Queued (held by this server), Pending, InProgress, Succeeded, Failed, TimeOut, Cancelled, or NotSubmitted (see error).",
+      "Queued (held by this server), AwaitingApproval (in the review console), Pending, InProgress, Succeeded, Failed, TimeOut, Cancelled, or NotSubmitted (see error).",
     ),
   status_detail: z
     .string()
@@ -315,4 +316,24 @@ function nextStep(
     return "read status_detail; fix the cause before submitting again with run_live_response";
   }
   return null;
+}
+
+/**
+ * A request waiting in the review console, one entry per device: nothing was sent; get_action
+ * follows it by request_id (the decision, then the actions), cancel_action withdraws it.
+ */
+export function awaitingApprovalEntries(approval: PendingApproval, waitSeconds: number): ActionEntry[] {
+  return approval.devices.map((device) => ({
+    request_id: approval.id,
+    action_id: null,
+    machine_id: device.id,
+    computer_dns_name: deviceName(device.name),
+    status: "AwaitingApproval",
+    status_detail: `Waiting for a reviewer's decision in the review console (${approval.rule}); nothing was sent yet. The request expires undecided at ${approval.expires_at}.`,
+    created_at: null,
+    updated_at: null,
+    commands: [],
+    next_step: `call get_action with request_id "${approval.id}" and wait_seconds ${waitSeconds}; or withdraw it with cancel_action`,
+    error: null,
+  }));
 }

@@ -1,11 +1,19 @@
 import { z } from "zod";
-import { ActionEntrySchema, actionEntry, requestEntry } from "./actionEntry.js";
+import { InvalidInputError } from "../defender/errors.js";
+import { isApprovalId } from "../review/pendingApproval.js";
+import {
+  ActionEntrySchema,
+  actionEntry,
+  awaitingApprovalEntries,
+  requestEntry,
+  type ActionEntry,
+} from "./actionEntry.js";
 import { actionReferenceOf, withReference } from "./actionReference.js";
 import { actionLines } from "./actionSummary.js";
 import { CallDeadline } from "./callDeadline.js";
 import { actionIdInput, requestIdInput, strictFields } from "./commonInputs.js";
 import { resultsOf } from "./followActions.js";
-import type { ToolDefinition } from "./toolDefinition.js";
+import type { ToolContext, ToolDefinition } from "./toolDefinition.js";
 import { describeError } from "./toolErrors.js";
 import type { Decision } from "../policy/decision.js";
 import { auditOutcome, auditUnsubmitted } from "../safety/auditOutcome.js";
@@ -47,12 +55,34 @@ const inputSchema = strictFields(
 
 const outputSchema = z.object({ action: ActionEntrySchema });
 
+/** A request still awaiting review (or approved, unused) is withdrawn: nothing is ever sent. */
+async function withdrawReview(id: string, ctx: ToolContext): Promise<ActionEntry | undefined> {
+  const withdrawn = await ctx.review?.withdraw(id);
+  if (withdrawn === undefined) return undefined;
+  await ctx.audit.require({
+    kind: "approval_refused",
+    request_id: withdrawn.call_id,
+    who: withdrawn.payload.requester,
+    why: withdrawn.payload.comment,
+    payload_sha256: withdrawn.payload_sha256,
+    response: "withdrawn",
+  });
+  const [first] = awaitingApprovalEntries(withdrawn, ctx.limits.defaultWaitSeconds);
+  if (first === undefined) return undefined;
+  return {
+    ...first,
+    status: "Cancelled",
+    status_detail: `Withdrawn while it awaited review: nothing was sent to ${withdrawn.devices.length} device(s).`,
+    next_step: null,
+  };
+}
+
 export const cancelActionTool: ToolDefinition<typeof inputSchema, typeof outputSchema> = {
   name: "cancel_action",
   title: "Cancel a live response action",
   description: [
     "Cancels a live response action that is still Pending or InProgress, by action_id or request_id (give one of the two), optionally with a comment saying why.",
-    "When to use: to free a device that is busy with an action you no longer need (Defender runs one live response action per device at a time), or to release the session an action queued for an offline device is holding. This is the only way to stop an action: cancelling an MCP request to run_live_response or get_action does not. Work already done on the device is not undone, and a command that is running may still finish. A request run_live_response returned Queued is withdrawn by its request_id and never submitted (status Cancelled, action_id null). Cancelling an action that is already final changes nothing and is not an error: the action comes back as it is, and status_detail says so.",
+    "When to use: to free a device that is busy with an action you no longer need (Defender runs one live response action per device at a time), or to release the session an action queued for an offline device is holding. This is the only way to stop an action: cancelling an MCP request to run_live_response or get_action does not. Work already done on the device is not undone, and a command that is running may still finish. A request run_live_response returned Queued or AwaitingApproval is withdrawn by its request_id and never submitted (status Cancelled, action_id null). Cancelling an action that is already final changes nothing and is not an error: the action comes back as it is, and status_detail says so.",
     "Costs: one call from Defender's budget of 100 a minute and 1,500 an hour (one more read when the action was already final); frees one of the tenant's 25 live response sessions.",
     "Returns action: the entry with its new status (Cancelled), status_detail and the results of commands that completed before the cancel.",
   ].join("\n\n"),
@@ -86,6 +116,24 @@ export const cancelActionTool: ToolDefinition<typeof inputSchema, typeof outputS
       ...CANCEL_DECISION,
       policy_sha256: ctx.policy.sha256 ?? null,
     });
+    if (isApprovalId(ref.id)) {
+      const entries = await withdrawReview(ref.id, ctx);
+      if (entries) {
+        return {
+          structured: { action: entries },
+          summary: ["cancel_action:", ...actionLines([entries])].join("\n"),
+        };
+      }
+      const approval = await ctx.review?.get(ref.id);
+      const first = approval?.submitted?.[0];
+      if (first === undefined) {
+        throw new InvalidInputError(
+          "request_id",
+          `request ${ref.id} cannot be withdrawn: it is ${approval?.status ?? "unknown to this server"}`,
+        );
+      }
+      ref.id = first.request_id;
+    }
     // A request still queued is withdrawn, never submitted; one whose submit failed comes back as it is.
     const withdrawn = await ctx.liveResponse.withdraw(ref.id);
     if (withdrawn) {

@@ -2,13 +2,17 @@ import { z } from "zod";
 import { InvalidInputError } from "../defender/errors.js";
 import type { Machine, MachineAction } from "../defender/schemas.js";
 import type { CommandResultData } from "../liveResponse/types.js";
-import { ActionEntrySchema, actionEntry, requestEntry } from "./actionEntry.js";
+import { isApprovalId } from "../review/pendingApproval.js";
+import { followConsole } from "../safety/consoleApproval.js";
+import { readDevices } from "../safety/requestFacts.js";
+import { ActionEntrySchema, actionEntry, awaitingApprovalEntries, requestEntry } from "./actionEntry.js";
+import { runCleared } from "./runLiveResponse.js";
 import { actionReferenceOf, withReference } from "./actionReference.js";
 import { actionLines } from "./actionSummary.js";
 import { CallDeadline } from "./callDeadline.js";
 import { actionIdInput, requestIdInput, strictFields, waitSecondsInput } from "./commonInputs.js";
 import { resultsOf, waitForActions } from "./followActions.js";
-import type { ToolContext, ToolDefinition } from "./toolDefinition.js";
+import type { ToolContext, ToolDefinition, ToolOutput } from "./toolDefinition.js";
 import { DEFAULT_TOOL_LIMITS } from "./toolDeps.js";
 import { describeError } from "./toolErrors.js";
 import { auditOutcome } from "../safety/auditOutcome.js";
@@ -112,11 +116,81 @@ async function deviceOf(ctx: ToolContext, action: MachineAction): Promise<Machin
   }
 }
 
+/**
+ * A request in the review console: waits for the decision within the call's wait; once approved it
+ * is submitted here (the call that takes the approval submits it) and its first device's action is
+ * returned; once submitted, its first device's request is followed like any other.
+ */
+async function followReview(
+  id: string,
+  ctx: ToolContext,
+  deadline: CallDeadline,
+): Promise<
+  | { answer: ToolOutput<z.output<typeof outputSchema>>; requestId?: never }
+  | { answer?: never; requestId: string }
+> {
+  const outcome = await followConsole(ctx, id, deadline.remainingMs());
+  const { approval } = outcome;
+  if (outcome.kind === "awaiting") {
+    const [entry] = awaitingApprovalEntries(approval, ctx.limits.defaultWaitSeconds);
+    if (entry === undefined) throw new InvalidInputError("request_id", `request ${id} names no device`);
+    return {
+      answer: { structured: { action: entry }, summary: ["get_action:", ...actionLines([entry])].join("\n") },
+    };
+  }
+  if (outcome.kind === "submitted") {
+    const first = approval.submitted?.[0];
+    if (first === undefined) {
+      throw new InvalidInputError(
+        "request_id",
+        `request ${id} is being submitted by another call: call get_action again`,
+      );
+    }
+    return { requestId: first.request_id };
+  }
+  // The requester's own call: its records, its requester (the approval covers who asked).
+  const asker: ToolContext = { ...ctx, callId: approval.call_id, requester: approval.payload.requester };
+  const clearance = {
+    policySha256: approval.policy_sha256,
+    approvedSha256: approval.payload_sha256,
+    machines: await readDevices(asker, approval.run.machineIds),
+  };
+  const output = await runCleared(approval.run, clearance, asker, deadline);
+  const { actions } = output.structured;
+  await ctx.review?.recordSubmitted(
+    id,
+    actions.flatMap((a) =>
+      a.request_id === null ? [] : [{ machine_id: a.machine_id, request_id: a.request_id }],
+    ),
+  );
+  const [first, ...others] = actions;
+  if (first === undefined) throw new InvalidInputError("request_id", `request ${id} names no device`);
+  const entry =
+    others.length === 0
+      ? first
+      : {
+          ...first,
+          status_detail: [
+            first.status_detail,
+            `The approved request covered ${actions.length} devices; follow the others by their request_id: ${others.map((a) => `${a.machine_id} ${a.request_id ?? "(not submitted)"}`).join(", ")}.`,
+          ]
+            .filter(Boolean)
+            .join(" "),
+        };
+  return {
+    answer: {
+      structured: { action: entry },
+      summary: ["get_action:", ...actionLines([entry])].join("\n"),
+      isError: output.isError,
+    },
+  };
+}
+
 export const getActionTool: ToolDefinition<typeof inputSchema, typeof outputSchema> = {
   name: "get_action",
   title: "Get a live response action and its results",
   description: [
-    "Reads one live response action, by the action_id Defender gave or the request_id run_live_response returned (give one of the two), waits up to wait_seconds for it to reach a final status (Succeeded, Failed, TimeOut, Cancelled), and returns it with every command's result once final. Sends progress notifications while waiting when the client asked for progress.",
+    "Reads one live response action, by the action_id Defender gave or the request_id run_live_response returned (give one of the two; a request AwaitingApproval in the review console is followed until a reviewer decides, then submitted and followed as its first device's action), waits up to wait_seconds for it to reach a final status (Succeeded, Failed, TimeOut, Cancelled), and returns it with every command's result once final. Sends progress notifications while waiting when the client asked for progress.",
     `When to use: to follow an action run_live_response returned before it finished (its next_step says so), or a request it returned Queued (by request_id: Queued with its current position until submitted, then the action), and to page through long RunScript output: command_index plus output_offset (the next_output_offset of the previous answer) plus max_output_chars (default ${DEFAULT_TOOL_LIMITS.maxOutputChars.toLocaleString("en-US")}).`,
     `Start, then poll: wait_seconds bounds the whole call (default ${DEFAULT_TOOL_LIMITS.defaultWaitSeconds} s, under the 60 s timeout most MCP clients apply); if the action is still not final, or a result is still being fetched when the time is up, call again as next_step says. Cancelling this MCP request only stops the waiting, not the action on the device: use cancel_action for that.`,
     "Costs: reads only, from Defender's budget of 100 a minute and 1,500 an hour (polls are shared with other waiting calls; results are fetched once and kept, so paging costs nothing). An action queued for an offline device keeps holding one of the tenant's 25 live response sessions.",
@@ -134,6 +208,11 @@ export const getActionTool: ToolDefinition<typeof inputSchema, typeof outputSche
         "output_offset",
         "output_offset pages one command's output: give command_index too",
       );
+    }
+    if (isApprovalId(ref.id)) {
+      const reviewed = await followReview(ref.id, ctx, deadline);
+      if (reviewed.answer) return reviewed.answer;
+      ref.id = reviewed.requestId;
     }
     // A queued request is followed until it is submitted, within the call's wait.
     const queued = await ctx.liveResponse.queuedRequest(ref.id, {

@@ -14,6 +14,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
 import { PolicyStore } from "../../src/policy/policyStore.js";
+import type { PendingApprovals } from "../../src/review/pendingApprovals.js";
 import { AuditTrail } from "../../src/safety/auditTrail.js";
 import type { SimulatorOptions } from "../../src/simulator/index.js";
 import { createMcpServer } from "../../src/server/createMcpServer.js";
@@ -71,6 +72,8 @@ export interface ToolHarnessOptions {
   policyStatIntervalMs?: number;
   /** MDE_AUDIT_LOG. */
   auditLog?: string;
+  /** The review console's requests (approval mode console). */
+  review?: PendingApprovals;
   /** Secrets the audit log refuses to hold; default the app's client secret. */
   auditSecrets?: string[];
   /** The MCP client's name and version at initialize. */
@@ -114,6 +117,7 @@ export async function startToolHarness(options: ToolHarnessOptions = {}): Promis
     logger: quietLogger,
     ...(options.policyFile === undefined ? {} : { policy }),
     ...(options.auditLog === undefined ? {} : { audit }),
+    ...(options.review === undefined ? {} : { review: options.review }),
   };
   const server = options.tasks ? createMcpServer(deps, { timeScale }) : toolsOnlyServer(deps);
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
