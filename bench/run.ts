@@ -7,7 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { benchBatch } from "./batch.js";
 import { BENCH_SCRIPT } from "./benchTarget.js";
-import { ensureBuilt } from "./build.js";
+import { ensureBuilt } from "../scripts/ensureBuilt.js";
 import { benchColdStart } from "./coldStart.js";
 import { benchMcpOverhead } from "./mcpOverhead.js";
 import { benchServerMemory } from "./serverMemory.js";

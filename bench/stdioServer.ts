@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { RunningSimulator } from "../src/simulator/index.js";
-import { CLI_PATH } from "./build.js";
+import { CLI_PATH } from "../scripts/ensureBuilt.js";
 
 export interface StdioServer {
   client: Client;

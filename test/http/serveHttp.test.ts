@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI_PATH, ensureBuilt } from "../../bench/build.js";
+import { CLI_PATH, ensureBuilt } from "../../scripts/ensureBuilt.js";
 import { ConfigError } from "../../src/config/settings.js";
 import { httpConfigFrom } from "../../src/http/httpConfig.js";
 import { testSettings, writeApiKeysFile } from "./httpHarness.js";

@@ -7,7 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { RunningSimulator } from "../../src/simulator/index.js";
 import type { ActionEntry } from "../../src/tools/actionEntry.js";
-import { CLI_PATH } from "../../bench/build.js";
+import { CLI_PATH } from "../../scripts/ensureBuilt.js";
 import { writeApiKeysFile } from "../http/httpHarness.js";
 
 /** Variables of the test's own environment that must not reach a replica. */

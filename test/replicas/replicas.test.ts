@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt } from "../../bench/build.js";
+import { ensureBuilt } from "../../scripts/ensureBuilt.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import type { ActionEntry } from "../../src/tools/actionEntry.js";
 import { startRedisServer, type RedisServer } from "../coordination/redisServer.js";

@@ -6,7 +6,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI_PATH, ensureBuilt } from "../../bench/build.js";
+import { CLI_PATH, ensureBuilt } from "../../scripts/ensureBuilt.js";
 import { verifyAuditLog } from "../../src/audit/verifyAuditLog.js";
 import type { ActionEntry } from "../../src/tools/actionEntry.js";
 import { DEVICES, SCRIPT } from "../defender/clientFixture.js";

@@ -8,7 +8,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt, CLI_PATH } from "../../bench/build.js";
+import { ensureBuilt, CLI_PATH } from "../../scripts/ensureBuilt.js";
 import {
   defaultScenario,
   parseScenario,

@@ -1,6 +1,6 @@
 /**
- * The stdio benchmarks spawn the built server (dist/cli.js). `npm run bench` builds it first when it
- * is missing or older than a source file, so a fresh clone and a tree just edited measure current code.
+ * The benchmarks and the tests that spawn the built server (dist/cli.js) build it first when it is
+ * missing or older than a source file, so a fresh clone and a tree just edited run current code.
  */
 import { spawnSync } from "node:child_process";
 import { readdir, stat } from "node:fs/promises";
