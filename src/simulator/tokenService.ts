@@ -333,9 +333,14 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     };
   }
 
-  function issueAccessToken(app: AppRegistration, resource: string, certificateCredential: boolean): string {
+  /** The claims every access token of this tenant carries, signed with the caller's own. */
+  function signAccessToken(
+    app: AppRegistration,
+    resource: string,
+    appidacr: string,
+    claims: Record<string, unknown>,
+  ): string {
     const iat = nowSeconds();
-    const oid = objectIdFor(tenantId, app.clientId);
     return signJwtRs256(
       { typ: "JWT", kid },
       {
@@ -346,18 +351,25 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         exp: iat + lifetime,
         app_displayname: app.displayName,
         appid: app.clientId,
-        appidacr: certificateCredential ? "2" : "1",
+        appidacr,
         idp: issuerV1,
-        idtyp: "app",
-        oid,
-        roles: app.roles,
-        sub: oid,
         tid: tenantId,
         uti: randomBytes(16).toString("base64url"),
         ver: "1.0",
+        ...claims,
       },
       privateKey,
     );
+  }
+
+  function issueAccessToken(app: AppRegistration, resource: string, certificateCredential: boolean): string {
+    const oid = objectIdFor(tenantId, app.clientId);
+    return signAccessToken(app, resource, certificateCredential ? "2" : "1", {
+      idtyp: "app",
+      oid,
+      roles: app.roles,
+      sub: oid,
+    });
   }
 
   /** Authenticates the client; returns the app and how it proved itself, or the error. */
@@ -604,34 +616,17 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     resource: string,
     grant: { scp: string[]; roles: string[] },
   ): string {
-    const iat = nowSeconds();
-    return signJwtRs256(
-      { typ: "JWT", kid },
-      {
-        aud: resource,
-        iss: issuerV1,
-        iat,
-        nbf: iat,
-        exp: iat + lifetime,
-        amr: ["pwd"],
-        app_displayname: app.displayName,
-        appid: app.clientId,
-        appidacr,
-        idp: issuerV1,
-        idtyp: "user",
-        name: user.displayName ?? user.upn,
-        oid: user.oid,
-        ...(grant.roles.length > 0 ? { roles: grant.roles } : {}),
-        scp: grant.scp.join(" "),
-        sub: objectIdFor(tenantId, `${user.oid}/${app.clientId}`),
-        tid: tenantId,
-        unique_name: user.upn,
-        upn: user.upn,
-        uti: randomBytes(16).toString("base64url"),
-        ver: "1.0",
-      },
-      privateKey,
-    );
+    return signAccessToken(app, resource, appidacr, {
+      amr: ["pwd"],
+      idtyp: "user",
+      name: user.displayName ?? user.upn,
+      oid: user.oid,
+      ...(grant.roles.length > 0 ? { roles: grant.roles } : {}),
+      scp: grant.scp.join(" "),
+      sub: objectIdFor(tenantId, `${user.oid}/${app.clientId}`),
+      unique_name: user.upn,
+      upn: user.upn,
+    });
   }
 
   /** What a path of ours answers; undefined when the path is not the token service's. */
