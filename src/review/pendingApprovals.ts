@@ -8,6 +8,7 @@ import {
   type PendingApproval,
   type ReviewDecision,
 } from "./pendingApproval.js";
+import type { ApprovalListener, ApprovalStore, Decide, NewApproval } from "./approvalStore.js";
 import { ReviewError } from "./reviewError.js";
 
 export interface PendingApprovalsOptions {
@@ -17,29 +18,15 @@ export interface PendingApprovalsOptions {
   now?: () => number;
 }
 
-/** What a new request brings; the store gives it its id, times and status. */
-export type NewApproval = Omit<
-  PendingApproval,
-  "id" | "status" | "created_at" | "expires_at" | "decision" | "submitted"
->;
-
-export interface Decide {
-  approve: boolean;
-  reviewer: string;
-  reason: string;
-  /** The payload the reviewer saw: a decision binds to it and to nothing else. */
-  payloadSha256: string;
-}
-
-type Listener = (approval: PendingApproval) => void;
+export type { Decide, NewApproval } from "./approvalStore.js";
 
 /**
  * Requests waiting for a reviewer in the review console, and the decisions on them. Every change is
  * written (to a temporary file, then renamed) before it is announced, so a pending request survives
  * a restart and a decision is never lost with the process.
  */
-export class PendingApprovals {
-  private readonly listeners = new Set<Listener>();
+export class PendingApprovals implements ApprovalStore {
+  private readonly listeners = new Set<ApprovalListener>();
   private readonly deciding = new Set<string>();
   private writes: Promise<void> = Promise.resolve();
 
@@ -202,7 +189,7 @@ export class PendingApprovals {
   }
 
   /** Calls `listener` with every changed request; returns the unsubscribe function. */
-  onChange(listener: Listener): () => void {
+  onChange(listener: ApprovalListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

@@ -2,10 +2,10 @@ import { approvalProcess } from "../policy/policySchema.js";
 import type { AuditTrail } from "../safety/auditTrail.js";
 import type { PolicySource } from "../tools/toolDeps.js";
 import type { PendingApproval } from "./pendingApproval.js";
-import type { Decide, PendingApprovals } from "./pendingApprovals.js";
+import type { ApprovalStore, Decide } from "./approvalStore.js";
 
 export interface ReviewDeps {
-  review: PendingApprovals;
+  review: ApprovalStore;
   audit: AuditTrail;
   policy: PolicySource;
 }

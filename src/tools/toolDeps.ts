@@ -2,7 +2,7 @@ import type { DefenderClient } from "../defender/defenderClient.js";
 import type { LiveResponseApi } from "../liveResponse/types.js";
 import type { Logger } from "../logger.js";
 import { DEFAULT_POLICY, type Policy } from "../policy/policySchema.js";
-import type { PendingApprovals } from "../review/pendingApprovals.js";
+import type { ApprovalStore } from "../review/approvalStore.js";
 import type { AuditTrail } from "../safety/auditTrail.js";
 
 /** Server-wide bounds on what one tool call may ask for. */
@@ -52,5 +52,5 @@ export interface ToolDeps {
   /** MDE_AUDIT_LOG; absent: nothing is recorded, as with the setting unset. */
   audit?: AuditTrail;
   /** The review console's requests (approval mode console); absent: console mode cannot be used. */
-  review?: PendingApprovals;
+  review?: ApprovalStore;
 }

@@ -14,7 +14,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
 import { PolicyStore } from "../../src/policy/policyStore.js";
-import type { PendingApprovals } from "../../src/review/pendingApprovals.js";
+import type { ApprovalStore } from "../../src/review/approvalStore.js";
 import { AuditTrail } from "../../src/safety/auditTrail.js";
 import type { SimulatorOptions } from "../../src/simulator/index.js";
 import { createMcpServer } from "../../src/server/createMcpServer.js";
@@ -73,7 +73,7 @@ export interface ToolHarnessOptions {
   /** MDE_AUDIT_LOG. */
   auditLog?: string;
   /** The review console's requests (approval mode console). */
-  review?: PendingApprovals;
+  review?: ApprovalStore;
   /** Secrets the audit log refuses to hold; default the app's client secret. */
   auditSecrets?: string[];
   /** The MCP client's name and version at initialize. */
