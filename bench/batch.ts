@@ -16,8 +16,8 @@ import {
   openBenchTarget,
   scenarioWithDevices,
   scriptRunSeconds,
-  type BenchTarget,
 } from "./benchTarget.js";
+import type { RunningSimulator } from "../src/simulator/index.js";
 
 const SUBMITS_PER_WINDOW = 10;
 const WINDOW_SECONDS = 60;
@@ -81,13 +81,15 @@ export function batchLowerBoundSeconds(devices: number, runSeconds: number, time
 const perSession = (count: number, sessions: number): number =>
   sessions > 0 ? count / sessions : Number.NaN;
 
-function figures(
-  options: BatchOptions,
-  target: BenchTarget,
+/** The figures of one run, from what its driver saw and the simulator's own counts. */
+export function batchFigures(
+  label: string,
+  options: { devices: number; timeScale: number },
+  sim: RunningSimulator,
   run: BatchRun,
   runSeconds: number,
 ): BatchFigures {
-  const stats = target.sim.stats();
+  const stats = sim.stats();
   const makespanSeconds = (run.lastFinalMs - run.startedMs) / 1000;
   const lowerBoundSeconds = batchLowerBoundSeconds(options.devices, runSeconds, options.timeScale);
   const calls = stats.calls;
@@ -95,7 +97,7 @@ function figures(
   const resultLinkCalls = calls.getResultDownloadLink ?? 0;
   const sessionsCompleted = run.finalStatuses.length;
   return {
-    client: options.client === "naive" ? "naive (retry on 429, poll every 15 s)" : "mde-live-response-mcp",
+    client: label,
     devices: options.devices,
     makespanSeconds,
     lastSubmitSeconds: (run.lastSubmitMs - run.startedMs) / 1000,
@@ -130,7 +132,9 @@ export async function benchBatch(options: BatchOptions): Promise<BatchFigures> {
       options.client === "naive"
         ? await runNaiveBatch(target, ids, options.timeScale)
         : await runOurBatch(target.service, ids);
-    return figures(options, target, run, runSeconds);
+    const label =
+      options.client === "naive" ? "naive (retry on 429, poll every 15 s)" : "mde-live-response-mcp";
+    return batchFigures(label, options, target.sim, run, runSeconds);
   } finally {
     await target.close();
   }

@@ -54,6 +54,31 @@ export function printGoals(ours: BatchFigures, goals: GoalCheck): void {
   );
 }
 
+/** Issue 6's goal for replicas: one replica's ratio to the lower bound (within 5%), with no 429. */
+export interface ReplicaGoalCheck {
+  ratio: boolean;
+  throttled: boolean;
+  met: boolean;
+}
+
+export function checkReplicaGoals(replicas: BatchFigures, single: BatchFigures): ReplicaGoalCheck {
+  const ratio = replicas.ratio <= single.ratio * 1.05;
+  const throttled = replicas.throttled === 0;
+  return { ratio, throttled, met: ratio && throttled };
+}
+
+export function printReplicaGoals(
+  replicas: BatchFigures,
+  single: BatchFigures,
+  goals: ReplicaGoalCheck,
+): void {
+  process.stdout.write(
+    `Goal (batch, replicas): makespan/lower bound ${fixed(replicas.ratio, 3)} within 5% of one replica's ` +
+      `${fixed(single.ratio, 3)} ${verdict(goals.ratio)}; 429s ${replicas.throttled} = 0 ${verdict(goals.throttled)}` +
+      ` — overall ${verdict(goals.met)}\n\n`,
+  );
+}
+
 export function printOverhead(figures: OverheadFigures): void {
   printTable(
     `MCP call overhead: ${figures.rows[0]?.calls ?? 0} calls each after ${figures.warmup} warm-up, alternating, time scale ${figures.timeScale}`,

@@ -6,18 +6,22 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { benchBatch } from "./batch.js";
+import { benchBatchReplicas } from "./batchReplicas.js";
 import { BENCH_SCRIPT } from "./benchTarget.js";
 import { ensureBuilt } from "../scripts/ensureBuilt.js";
+import { redisServerMissing } from "../scripts/redisProcess.js";
 import { benchColdStart } from "./coldStart.js";
 import { benchMcpOverhead } from "./mcpOverhead.js";
 import { benchServerMemory } from "./serverMemory.js";
 import {
   checkBatchGoals,
+  checkReplicaGoals,
   printBatch,
   printColdStart,
   printGoals,
   printMemory,
   printOverhead,
+  printReplicaGoals,
 } from "./report.js";
 
 const TIME_SCALE = Number(process.env.BENCH_TIME_SCALE ?? 30);
@@ -25,6 +29,7 @@ const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
 const OVERHEAD_CALLS = 200;
 const OVERHEAD_WARMUP = 20;
 const COLD_START_RUNS = 5;
+const REPLICAS = 3;
 
 const note = (text: string): boolean => process.stderr.write(`bench: ${text}\n`);
 
@@ -35,9 +40,21 @@ note(`batch through mde-live-response-mcp (${DEVICES} devices, time scale ${TIME
 const ours = await benchBatch({ devices: DEVICES, timeScale: TIME_SCALE, client: "ours" });
 note("batch through the naive client");
 const naive = await benchBatch({ devices: DEVICES, timeScale: TIME_SCALE, client: "naive" });
+// The same batch through replicas sharing a redis-server; a machine without one skips this row, saying why.
+const skipped = redisServerMissing();
+let replicas: Awaited<ReturnType<typeof benchBatchReplicas>> | undefined;
+if (skipped === undefined) {
+  note(`batch through ${REPLICAS} HTTP replicas sharing a redis-server`);
+  replicas = await benchBatchReplicas({ devices: DEVICES, timeScale: TIME_SCALE, replicas: REPLICAS });
+} else {
+  note(`skipping the batch through ${REPLICAS} replicas: ${skipped}`);
+}
 const goals = checkBatchGoals(ours);
-printBatch([ours, naive], TIME_SCALE);
+printBatch(replicas ? [ours, replicas, naive] : [ours, naive], TIME_SCALE);
 printGoals(ours, goals);
+const replicaGoals = replicas && checkReplicaGoals(replicas, ours);
+if (replicas && replicaGoals) printReplicaGoals(replicas, ours, replicaGoals);
+else process.stdout.write(`Batch through ${REPLICAS} replicas skipped: ${skipped}\n\n`);
 
 note(`MCP call overhead (${OVERHEAD_CALLS} calls each)`);
 const overhead = await benchMcpOverhead({ calls: OVERHEAD_CALLS, warmup: OVERHEAD_WARMUP });
@@ -57,7 +74,15 @@ const results = {
   cpus: cpus().length,
   build,
   timeScale: TIME_SCALE,
-  batch: { devices: DEVICES, script: BENCH_SCRIPT, runs: [ours, naive], goals },
+  batch: {
+    devices: DEVICES,
+    script: BENCH_SCRIPT,
+    runs: [ours, naive],
+    goals,
+    replicas: replicas
+      ? { replicas: REPLICAS, run: replicas, goals: replicaGoals }
+      : { replicas: REPLICAS, skipped },
+  },
   mcpOverhead: overhead,
   coldStart,
   memory: {

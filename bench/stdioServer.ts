@@ -11,6 +11,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { RunningSimulator } from "../src/simulator/index.js";
 import { CLI_PATH } from "../scripts/ensureBuilt.js";
+import { simulatorTenantEnv } from "../scripts/simulatorTenantEnv.js";
 
 export interface StdioServer {
   client: Client;
@@ -18,18 +19,6 @@ export interface StdioServer {
   /** Milliseconds from spawning the process to the answer to `initialize`. */
   startupMs: number;
   close(): Promise<void>;
-}
-
-/** The settings of a tenant that is `sim`; Node's extra-CA variable makes the server trust its certificate. */
-function tenantEnv(sim: RunningSimulator): Record<string, string> {
-  return {
-    AZURE_TENANT_ID: sim.tenantId,
-    AZURE_CLIENT_ID: sim.clientId,
-    AZURE_CLIENT_SECRET: sim.clientSecret ?? "",
-    AZURE_AUTHORITY_HOST: sim.authorityHost,
-    MDE_API_BASE_URL: sim.apiBase,
-    NODE_EXTRA_CA_CERTS: sim.caFile,
-  };
 }
 
 export async function startStdioServer(options: {
@@ -45,7 +34,7 @@ export async function startStdioServer(options: {
       MDE_TIME_SCALE: String(options.timeScale),
       MDE_DOWNLOAD_DIR: downloadDir,
       LOG_LEVEL: "error",
-      ...(options.tenant ? tenantEnv(options.tenant) : {}),
+      ...(options.tenant ? simulatorTenantEnv(options.tenant) : {}),
     },
     stderr: "inherit",
   });

@@ -12,9 +12,15 @@
  * (examples/approval.demo.yaml) under which collecting a file needs a person's approval: the server
  * asks through MCP elicitation, this client prints the question (what will run, and its hash) and
  * accepts it, and at the end the server's audit log is checked with `verifyAuditLog`.
+ *
+ * With `npm run demo -- --review` the agent is headless (no person at the client): collecting a file waits
+ * in the review console (approval mode `console`, served on a loopback port with `--review-port`). The
+ * agent's call waits while a scripted reviewer signs in with the one-time link the server printed, reads
+ * the pending request and approves it through the console's HTTP API (cookie, CSRF token, same origin),
+ * as the console's page would; then the action runs and finishes.
  */
 import { fileURLToPath } from "node:url";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -32,6 +38,16 @@ const ALERT = {
 const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 const approvalPolicy = fileURLToPath(new URL("./approval.demo.yaml", import.meta.url));
 const withApproval = process.argv.slice(2).includes("--approval");
+const withReview = process.argv.slice(2).includes("--review");
+/** The policy of `--review`: collecting or placing a file waits for a reviewer in the console. */
+const REVIEW_POLICY = [
+  "approval:",
+  "  command_types: [GetFile, PutFile]",
+  "  mode: console",
+  "  two_person: true",
+  "  expires_minutes: 30",
+  "",
+].join("\n");
 const say = (text = ""): void => void process.stdout.write(`${text}\n`);
 const step = (n: number, text: string): void => say(`\n\x1b[1m${n}. ${text}\x1b[0m`);
 const indent = (text: string, prefix = "   │ "): string =>
@@ -61,21 +77,84 @@ async function call(client: Client, name: string, args: Structured, onProgress?:
   return result.structuredContent as Structured;
 }
 
+/** The console's address and sign-in link, from the lines the server prints to its stderr at start. */
+function consoleLink(transport: StdioClientTransport): Promise<{ origin: string; link: string }> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const stream = transport.stderr;
+    if (stream === null) return reject(new Error("the server's stderr is not piped"));
+    const timer = setTimeout(() => reject(new Error("the server printed no sign-in link")), 30_000);
+    stream.on("data", (chunk: Buffer) => {
+      text += chunk.toString("utf8");
+      const link = /(http:\/\/[^\s/]+)\/review\/signin\?token=\S+/.exec(text);
+      if (link?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve({ origin: link[1], link: link[0] });
+      }
+    });
+  });
+}
+
+/**
+ * A reviewer, scripted: signs in with the one-time link (a session cookie), reads the CSRF token and
+ * the pending request, and approves exactly the payload it was shown, with a reason.
+ */
+async function approveInConsole(reviewConsole: Promise<{ origin: string; link: string }>): Promise<void> {
+  const { origin, link } = await reviewConsole;
+  const signIn = await fetch(link, { redirect: "manual" });
+  const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+  const session = (await (await fetch(`${origin}/review/api/session`, { headers: { cookie } })).json()) as {
+    reviewer: string;
+    csrf_token: string;
+  };
+  say(indent(`A reviewer opens the console and signs in as "${session.reviewer}".`, "   👤 "));
+  type Pending = { id: string; status: string; requester: string; comment: string; payload_sha256: string };
+  let pending: Pending | undefined;
+  while (pending === undefined) {
+    const { requests } = (await (
+      await fetch(`${origin}/review/api/requests`, { headers: { cookie } })
+    ).json()) as {
+      requests: Pending[];
+    };
+    pending = requests.find((r) => r.status === "pending");
+    if (pending === undefined) await new Promise((r) => setTimeout(r, 200));
+  }
+  say(indent(`Pending: ${pending.id} from ${pending.requester}: "${pending.comment}"`, "   👤 "));
+  say(indent(`payload SHA-256 ${pending.payload_sha256}`, "   👤 "));
+  const decided = await fetch(`${origin}/review/api/requests/${pending.id}/decision`, {
+    method: "POST",
+    headers: { cookie, origin, "content-type": "application/json", "x-csrf-token": session.csrf_token },
+    body: JSON.stringify({
+      approve: true,
+      reason: `${ALERT.id}: expected collection`,
+      payload_sha256: pending.payload_sha256,
+    }),
+  });
+  const answer = (await decided.json()) as { status?: string; message?: string };
+  if (!decided.ok) throw new Error(`the console refused the decision: ${answer.message ?? decided.status}`);
+  say(indent(`The reviewer approves it (status ${answer.status}); the agent's call goes on.`, "   👤 "));
+}
+
 async function main(): Promise<void> {
   const downloads = await mkdtemp(join(tmpdir(), "mde-demo-downloads-"));
   const auditLog = join(downloads, "audit.jsonl");
+  const reviewPolicy = join(downloads, "review-policy.yaml");
+  if (withReview) await writeFile(reviewPolicy, REVIEW_POLICY);
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [cli, "serve", "--simulator"],
+    args: [cli, "serve", "--simulator", ...(withReview ? ["--review-port", "0"] : [])],
     env: {
       ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
       MDE_DOWNLOAD_DIR: downloads,
       MDE_TIME_SCALE: process.env.MDE_TIME_SCALE ?? "3",
       LOG_LEVEL: "warn",
       ...(withApproval ? { MDE_POLICY_FILE: approvalPolicy, MDE_AUDIT_LOG: auditLog } : {}),
+      ...(withReview ? { MDE_POLICY_FILE: reviewPolicy, MDE_AUDIT_LOG: auditLog } : {}),
     },
-    stderr: "ignore",
+    // The review console's one-time sign-in link comes on the server's stderr.
+    stderr: withReview ? "pipe" : "ignore",
   });
+  const reviewConsole = withReview ? consoleLink(transport) : undefined;
   // A client that can ask its user declares elicitation; the server then asks it before risky requests.
   const client = new Client(
     { name: "triage-demo", version: "1.0.0" },
@@ -97,6 +176,10 @@ async function main(): Promise<void> {
   say(`Server offers: ${tools.map((t) => t.name).join(", ")}`);
   if (withApproval) {
     say("Policy: examples/approval.demo.yaml — collecting or placing a file needs a person's approval.");
+  }
+  if (withReview && reviewConsole) {
+    say("Policy: collecting or placing a file waits for a reviewer in the review console (headless agent).");
+    say(`Review console: ${(await reviewConsole).origin}/review`);
   }
 
   step(1, `Find the device "${ALERT.device}"`);
@@ -123,6 +206,8 @@ async function main(): Promise<void> {
   step(3, "Run a process listing and collect the suspicious file, in one action");
   say(indent(`RunScript Get-ProcessList.ps1, then GetFile ${ALERT.file}`));
   let lastProgress = "";
+  if (withReview) say(indent("The agent asks, and waits for a reviewer…", "   ⏳ "));
+  const approving = reviewConsole && approveInConsole(reviewConsole);
   const run = await call(
     client,
     "run_live_response",
@@ -140,6 +225,7 @@ async function main(): Promise<void> {
       lastProgress = message;
     },
   );
+  await approving;
   let action = (run.actions as Structured[])[0] as Structured;
   // Not final yet, or final with a result still downloading when the call's time was up: follow next_step.
   const unfinished = (a: Structured): boolean =>
@@ -149,8 +235,9 @@ async function main(): Promise<void> {
     );
   while (unfinished(action)) {
     say(indent(`still ${action.status}; ${action.next_step}`, "   ⏳ "));
-    action = (await call(client, "get_action", { action_id: action.action_id, wait_seconds: 45 }))
-      .action as Structured;
+    action = (
+      await call(client, "get_action", { action_id: action.action_id ?? action.request_id, wait_seconds: 45 })
+    ).action as Structured;
   }
   say(indent(`action ${action.action_id} (request ${action.request_id}): ${action.status}`));
 
@@ -174,7 +261,7 @@ async function main(): Promise<void> {
     "\nNext an analyst would look the hash up in threat intelligence and, if it is bad, isolate the device.",
   );
   await client.close();
-  if (withApproval) {
+  if (withApproval || withReview) {
     step(5, "Check the audit log");
     const verdict = await verifyAuditLog(auditLog);
     say(indent(`${auditLog}`));

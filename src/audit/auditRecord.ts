@@ -125,6 +125,8 @@ export const ResultFetchedRecordSchema = z.strictObject({
   ...common,
   action_id: z.string().min(1),
   command_index: z.number().int().nonnegative(),
+  /** A RunScript's exit code as the transcript gave it (null when it gave none); absent for files. */
+  exit_code: z.number().int().nullable().optional(),
   /** The script output, or each file collected, by SHA-256: what the model saw can be proven later. */
   artifacts: z.array(ArtifactSchema),
 });

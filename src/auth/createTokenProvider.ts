@@ -1,9 +1,9 @@
 import { z } from "zod";
 import type { Logger } from "../logger.js";
-import { loadClientCertificate } from "./certificate.js";
+import { msalCredentialOf, type MsalCredential } from "./confidentialClient.js";
 import { AuthenticationError } from "./errors.js";
 import { ManagedIdentityTokenProvider } from "./managedIdentityTokenProvider.js";
-import { MsalTokenProvider, type MsalCredential } from "./msalTokenProvider.js";
+import { MsalTokenProvider } from "./msalTokenProvider.js";
 import { OnBehalfOfTokenProvider } from "./oboTokenProvider.js";
 import type { TokenProvider } from "./tokenProvider.js";
 
@@ -79,15 +79,8 @@ export async function createTokenProvider(
     throw configError(`${missing.join(" and ")} must be set to use ${names[0]}`);
   }
 
-  let credential: MsalCredential;
-  if (settings.clientSecret) {
-    credential = { kind: "secret", clientSecret: settings.clientSecret };
-  } else if (settings.certificatePath) {
-    const certificate = await loadClientCertificate(settings.certificatePath, settings.certificatePassword);
-    credential = { kind: "certificate", certificate, path: settings.certificatePath };
-  } else {
-    credential = { kind: "federated", tokenFile: settings.federatedTokenFile ?? "" };
-  }
+  // The checks above leave exactly one credential set.
+  const credential = (await msalCredentialOf(settings)) as MsalCredential;
   const app = new MsalTokenProvider({
     tenantId: settings.tenantId ?? "",
     clientId: settings.clientId ?? "",

@@ -1,29 +1,11 @@
-import { readFile } from "node:fs/promises";
-import {
-  AuthError,
-  ConfidentialClientApplication,
-  LogLevel,
-  type AuthenticationResult,
-  type Configuration,
-} from "@azure/msal-node";
+import { AuthError, type AuthenticationResult, type ConfidentialClientApplication } from "@azure/msal-node";
 import type { Logger } from "../logger.js";
-import type { ClientCertificate } from "./certificate.js";
-import { isMicrosoftAuthorityHost } from "./clouds.js";
+import { createConfidentialClient, type MsalCredential } from "./confidentialClient.js";
 import { AuthenticationError, redactKnownSecrets } from "./errors.js";
 import { MsalNetworkClient } from "./msalNetworkClient.js";
 import type { TokenProvider, TokenRequestOptions } from "./tokenProvider.js";
 
-/**
- * App-only tokens (and, for OnBehalfOfTokenProvider, users' tokens On-Behalf-Of) from msal-node's
- * ConfidentialClientApplication. One application object per
- * provider, so its in-memory cache is reused: a token is fetched once and renewed by MSAL 300 s
- * before it expires. Failures become AuthenticationError with what to fix, never a secret.
- */
-export type MsalCredential =
-  | { kind: "secret"; clientSecret: string }
-  | { kind: "certificate"; certificate: ClientCertificate; path: string }
-  /** Workload identity federation: the file is re-read for every new token, since it is rotated. */
-  | { kind: "federated"; tokenFile: string };
+export type { MsalCredential } from "./confidentialClient.js";
 
 export interface MsalTokenProviderOptions {
   tenantId: string;
@@ -70,36 +52,6 @@ function parseAuthorityHost(authorityHost: string): URL {
   return url;
 }
 
-async function readFederatedToken(file: string): Promise<string> {
-  let token: string;
-  try {
-    token = (await readFile(file, "utf8")).trim();
-  } catch (err) {
-    throw new AuthenticationError(
-      "AUTH_CONFIG",
-      `cannot read the federated token file ${file} (${(err as NodeJS.ErrnoException).code ?? "error"}): check AZURE_FEDERATED_TOKEN_FILE`,
-    );
-  }
-  if (token === "") {
-    throw new AuthenticationError(
-      "AUTH_CONFIG",
-      `the federated token file ${file} is empty: check AZURE_FEDERATED_TOKEN_FILE`,
-    );
-  }
-  return token;
-}
-
-function msalLogger(logger: Logger): NonNullable<Configuration["system"]>["loggerOptions"] {
-  return {
-    piiLoggingEnabled: false,
-    logLevel: LogLevel.Warning,
-    loggerCallback: (level, message) => {
-      if (level === LogLevel.Error) logger.error({ msal: message }, "msal-node error");
-      else logger.warn({ msal: message }, "msal-node warning");
-    },
-  };
-}
-
 /** The first line of the identity platform's description, without trace ids. */
 function serverSummary(message: string): { aadsts?: number; text: string } {
   const match = /AADSTS(\d+):\s*([^\r\n]*?)(?:\s*Trace ID:|\s*-\s*Correlation ID:|[\r\n]|$)/.exec(message);
@@ -107,6 +59,12 @@ function serverSummary(message: string): { aadsts?: number; text: string } {
   return { aadsts: Number(match[1]), text: `AADSTS${match[1]}: ${(match[2] ?? "").slice(0, 300)}` };
 }
 
+/**
+ * App-only tokens (and, for OnBehalfOfTokenProvider, users' tokens On-Behalf-Of) from msal-node's
+ * ConfidentialClientApplication. One application object per
+ * provider, so its in-memory cache is reused: a token is fetched once and renewed by MSAL 300 s
+ * before it expires. Failures become AuthenticationError with what to fix, never a secret.
+ */
 export class MsalTokenProvider implements TokenProvider {
   readonly description: string;
   private readonly app: ConfidentialClientApplication;
@@ -127,30 +85,13 @@ export class MsalTokenProvider implements TokenProvider {
     const credential = options.credential;
     this.secrets = credential.kind === "secret" ? [credential.clientSecret] : [];
 
-    this.app = new ConfidentialClientApplication({
-      auth: {
-        clientId: options.clientId,
-        authority: `${this.authorityHost}/${options.tenantId}`,
-        // Outside Microsoft's clouds MSAL would ask login.microsoftonline.com to validate the host.
-        ...(isMicrosoftAuthorityHost(this.authorityHost) ? {} : { knownAuthorities: [host.host] }),
-        ...(credential.kind === "secret" ? { clientSecret: credential.clientSecret } : {}),
-        ...(credential.kind === "certificate"
-          ? {
-              clientCertificate: {
-                thumbprintSha256: credential.certificate.thumbprintSha256,
-                privateKey: credential.certificate.privateKeyPem,
-                ...(credential.certificate.x5c ? { x5c: credential.certificate.x5c } : {}),
-              },
-            }
-          : {}),
-        ...(credential.kind === "federated"
-          ? { clientAssertion: () => readFederatedToken(credential.tokenFile) }
-          : {}),
-      },
-      system: {
-        networkClient: this.network,
-        ...(options.logger ? { loggerOptions: msalLogger(options.logger) } : {}),
-      },
+    this.app = createConfidentialClient({
+      tenantId: options.tenantId,
+      clientId: options.clientId,
+      authorityHost: this.authorityHost,
+      credential,
+      network: this.network,
+      ...(options.logger ? { logger: options.logger } : {}),
     });
 
     const how =

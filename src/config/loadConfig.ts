@@ -13,6 +13,8 @@ const PATH_SETTINGS: readonly SettingName[] = [
   "MDE_POLICY_FILE",
   "MDE_AUDIT_LOG",
   "MDE_HTTP_API_KEYS_FILE",
+  "MDE_REVIEW_STORE",
+  "MDE_REVIEW_KEYS_FILE",
 ];
 
 type Values = Partial<Record<SettingName, string>>;

@@ -14,6 +14,7 @@ export const SETTING_FLAGS = {
   transport: { setting: "MDE_TRANSPORT", value: "NAME" },
   host: { setting: "MDE_HTTP_HOST", value: "ADDRESS" },
   port: { setting: "MDE_HTTP_PORT", value: "PORT" },
+  "review-port": { setting: "MDE_REVIEW_PORT", value: "PORT" },
 } as const satisfies Record<string, { setting: SettingName; value: string | undefined }>;
 
 type FlagName = keyof typeof SETTING_FLAGS;

@@ -211,6 +211,45 @@ export const SettingsSchema = z.object({
     .describe(
       "With REDIS_URL: how long a replica's session and device leases outlive it (they are renewed every third of it); a dead replica's slots free after this.",
     ),
+  MDE_REVIEW_STORE: text("MDE_REVIEW_STORE")
+    .optional()
+    .describe(
+      "JSON file that keeps the review console's pending approvals across restarts. Default: review-approvals.json beside MDE_AUDIT_LOG; with neither set they are kept in memory only (a warning at start).",
+    ),
+  MDE_REVIEW_KEYS_FILE: text("MDE_REVIEW_KEYS_FILE")
+    .optional()
+    .describe(
+      "YAML or JSON file of the review console's reviewer keys, in the format of MDE_HTTP_API_KEYS_FILE; each key's principal is the reviewer's name. The MCP API keys and tokens never open the console.",
+    ),
+  MDE_REVIEW_PORT: wholeNumber("MDE_REVIEW_PORT", 0)
+    .max(65_535, { error: "MDE_REVIEW_PORT must be at most 65535" })
+    .optional()
+    .describe(
+      "Over stdio: serve the review console on 127.0.0.1 at this port (0: any free port) and print a one-time sign-in link to stderr. Over HTTP the console is at /review.",
+    ),
+  MDE_REVIEW_ENTRA: flag("MDE_REVIEW_ENTRA").describe(
+    "1: reviewers sign in to the review console with Entra ID (authorization code flow with PKCE, msal-node, as the app registration AZURE_CLIENT_ID with its own secret, certificate or federated credential). Needs MDE_REVIEW_PUBLIC_URL.",
+  ),
+  MDE_REVIEW_PUBLIC_URL: z
+    .url({ error: "MDE_REVIEW_PUBLIC_URL must be an absolute URL such as https://mcp.contoso.com" })
+    .refine(
+      (v) => /^https:\/\//i.test(v) || /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?(\/|$)/i.test(v),
+      {
+        error:
+          "MDE_REVIEW_PUBLIC_URL must use https:// (Entra ID accepts http:// only for localhost and 127.0.0.1)",
+      },
+    )
+    .refine((v) => !/[?#]/.test(v), { error: "MDE_REVIEW_PUBLIC_URL must not have a query or fragment" })
+    .transform((v) => v.replace(/\/+$/, ""))
+    .optional()
+    .describe(
+      "The review console's external base URL, e.g. https://mcp.contoso.com: the Entra sign-in returns to <it>/review/signin/entra/callback, which must be a Web redirect URI of the app registration. Default MDE_HTTP_PUBLIC_URL.",
+    ),
+  MDE_REVIEW_ENTRA_ROLE: text("MDE_REVIEW_ENTRA_ROLE")
+    .optional()
+    .describe(
+      "App role (e.g. LiveResponse.Reviewer) a person must be assigned on the app registration to sign in to the review console with Entra ID. Unset: every user of the tenant who may sign in to the app may review (a warning at start).",
+    ),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
       error: "LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent",

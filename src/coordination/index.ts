@@ -15,6 +15,10 @@ export { LuaScript, SERVER_NOW } from "./luaScript.js";
 export { RedisLeader } from "./redisLeader.js";
 export type { RedisLeaderOptions } from "./redisLeader.js";
 export { RedisLocks } from "./redisLocks.js";
+export { RedisPolling } from "./redisPolling.js";
+export type { RedisPollingOptions } from "./redisPolling.js";
+export { REQUEST_RECORD_TTL_MS, RedisRequestRegistry } from "./redisRequestRegistry.js";
+export type { RedisRequestRegistryOptions } from "./redisRequestRegistry.js";
 export { RedisSemaphore } from "./redisSemaphore.js";
 export type { RedisSemaphoreOptions, SemaphoreCounts, SemaphoreWait } from "./redisSemaphore.js";
 export {

@@ -55,7 +55,20 @@ export interface HttpTransportOptions {
    * their owner stops them); by default the transport makes and stops its own.
    */
   limiters?: ApiLimiters;
+  /** Told of every call sent (a retry and a 401's second try each count), e.g. for metrics by endpoint. */
+  onApiCall?: ApiCallObserver;
 }
+
+/** One call as it went on the wire: named by its endpoint, never by an id, so it makes a low-cardinality label. */
+export interface ApiCall {
+  endpoint: DefenderEndpoint;
+  method: "GET" | "POST";
+  /** The HTTP status; null when no response came (network failure, timeout, abort). */
+  status: number | null;
+  durationMs: number;
+}
+
+export type ApiCallObserver = (call: ApiCall) => void;
 
 export interface JsonRequest<T> {
   endpoint: DefenderEndpoint;
@@ -148,6 +161,7 @@ export class HttpTransport {
   private readonly policy: RetryPolicy;
   private readonly maxResponseBytes: number;
   private readonly ownsLimiters: boolean;
+  private readonly onApiCall: ApiCallObserver | undefined;
   readonly limiters: ApiLimiters;
   readonly logger: Logger;
 
@@ -164,6 +178,7 @@ export class HttpTransport {
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.logger = (options.logger ?? createLogger()).child({ component: "defender" });
     this.ownsLimiters = options.limiters === undefined;
+    this.onApiCall = options.onApiCall;
     this.limiters =
       options.limiters ??
       new ApiLimiters({
@@ -304,26 +319,37 @@ export class HttpTransport {
         body: req.body === undefined ? null : JSON.stringify(req.body),
         signal: req.signal ?? null,
       });
-      this.logger.debug(
-        {
-          method: req.method,
-          endpoint: req.endpoint,
-          status: response.statusCode,
-          durationMs: elapsed(started),
-        },
-        "Defender API call",
-      );
+      const call = {
+        method: req.method,
+        endpoint: req.endpoint,
+        status: response.statusCode,
+        durationMs: elapsed(started),
+      };
+      this.logger.debug(call, "Defender API call");
+      this.observe(call);
       return response;
     } catch (error) {
       const failure = DefenderNetworkError.from(error, req.endpoint, {
         dispatched: true,
         aborted: req.signal?.aborted ?? false,
       });
+      const durationMs = elapsed(started);
       this.logger.debug(
-        { method: req.method, endpoint: req.endpoint, code: failure.code, durationMs: elapsed(started) },
+        { method: req.method, endpoint: req.endpoint, code: failure.code, durationMs },
         "Defender API call failed",
       );
+      this.observe({ method: req.method, endpoint: req.endpoint, status: null, durationMs });
       throw failure;
+    }
+  }
+
+  /** An observer's failure is its own: the call it was told about goes on. */
+  private observe(call: ApiCall): void {
+    if (this.onApiCall === undefined) return;
+    try {
+      this.onApiCall(call);
+    } catch (error) {
+      this.logger.warn({ err: error, endpoint: call.endpoint }, "the API call observer failed");
     }
   }
 

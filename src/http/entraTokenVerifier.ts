@@ -1,15 +1,17 @@
-import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload, type RemoteJWKSet } from "jose";
+import { errors, jwtVerify, type JWTPayload, type RemoteJWKSet } from "jose";
 import { z } from "zod";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import { HttpAuthError } from "./authError.js";
 import type { OAuthConfig } from "./httpConfig.js";
 import type { IssuerGet } from "./issuerFetch.js";
+import {
+  CLOCK_TOLERANCE_SECONDS,
+  keysUnreachable,
+  openIdConfiguration,
+  sharedUntilFailure,
+  signingKeys,
+} from "./openIdIssuer.js";
 import { authInfoFor, type Principal } from "./principal.js";
-
-/** Clocks of the issuer and this server may disagree by this much (seconds). */
-const CLOCK_TOLERANCE_SECONDS = 60;
-
-const OpenIdConfigurationSchema = z.looseObject({ issuer: z.string().min(1), jwks_uri: z.url().optional() });
 
 const ClaimsSchema = z.looseObject({
   tid: z.string(),
@@ -46,7 +48,15 @@ export interface VerifiedCaller {
  * caller. The token is never forwarded anywhere.
  */
 export class EntraTokenVerifier {
-  private metadata: Promise<IssuerMetadata> | undefined;
+  // A failed discovery is not cached: the next request tries again.
+  private readonly issuerMetadata = sharedUntilFailure(
+    () => this.discover(),
+    (error) =>
+      new HttpAuthError(
+        "issuer_unavailable",
+        `cannot reach the token issuer to check tokens (${error instanceof Error ? error.message : String(error)}); try again`,
+      ),
+  );
 
   constructor(
     readonly config: OAuthConfig,
@@ -117,51 +127,13 @@ export class EntraTokenVerifier {
     if (!keys.fresh) await keys.reload();
   }
 
-  private issuerMetadata(): Promise<IssuerMetadata> {
-    // A failed discovery is not cached: the next request tries again.
-    this.metadata ??= this.discover().catch((error: unknown) => {
-      this.metadata = undefined;
-      throw error;
-    });
-    return this.metadata.catch((error: unknown) => {
-      throw new HttpAuthError(
-        "issuer_unavailable",
-        `cannot reach the token issuer to check tokens (${error instanceof Error ? error.message : String(error)}); try again`,
-      );
-    });
-  }
-
   private async discover(): Promise<IssuerMetadata> {
     const base = `${this.config.authorityHost}/${this.config.tenantId}`;
     const [v2, v1] = await Promise.all([
-      this.document(`${base}/v2.0/.well-known/openid-configuration`),
-      this.document(`${base}/.well-known/openid-configuration`),
+      openIdConfiguration(this.get, `${base}/v2.0/.well-known/openid-configuration`),
+      openIdConfiguration(this.get, `${base}/.well-known/openid-configuration`),
     ]);
-    if (v2.jwks_uri === undefined) throw new Error("the OpenID configuration names no jwks_uri");
-    const keys = createRemoteJWKSet(new URL(v2.jwks_uri), {
-      [customFetch]: async (url: string, init: { signal: AbortSignal }) => {
-        const res = await this.get(url, init.signal);
-        return new Response(res.text, {
-          status: res.status,
-          headers: { "content-type": "application/json" },
-        });
-      },
-    });
-    return { issuers: [...new Set([v2.issuer, v1.issuer])], keys };
-  }
-
-  private async document(url: string): Promise<z.infer<typeof OpenIdConfigurationSchema>> {
-    const res = await this.get(url);
-    if (res.status !== 200) throw new Error(`${url} answered HTTP ${res.status}`);
-    let json: unknown;
-    try {
-      json = JSON.parse(res.text);
-    } catch {
-      throw new Error(`${url} did not answer JSON`);
-    }
-    const parsed = OpenIdConfigurationSchema.safeParse(json);
-    if (!parsed.success) throw new Error(`${url} is not an OpenID configuration`);
-    return parsed.data;
+    return { issuers: [...new Set([v2.issuer, v1.issuer])], keys: signingKeys(this.get, v2) };
   }
 }
 
@@ -179,11 +151,7 @@ function rejection(error: unknown): HttpAuthError {
       why[error.claim] ?? `the token's ${error.claim} claim is not acceptable`,
     );
   }
-  if (
-    error instanceof errors.JWKSTimeout ||
-    !(error instanceof errors.JOSEError) ||
-    error.code === "ERR_JOSE_GENERIC"
-  ) {
+  if (keysUnreachable(error)) {
     return new HttpAuthError("issuer_unavailable", "cannot fetch the token issuer's signing keys; try again");
   }
   return new HttpAuthError("invalid_token", "the token is malformed or its signature is not valid");

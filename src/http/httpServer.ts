@@ -7,6 +7,8 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { LiveResponseService } from "../liveResponse/liveResponseService.js";
 import type { Logger } from "../logger.js";
+import { ReviewConsole } from "../review/console/reviewConsole.js";
+import { printSignInLink } from "../review/console/reviewSetup.js";
 import { createMcpServer } from "../server/createMcpServer.js";
 import type { TaskTimingOptions } from "../tools/runLiveResponseTask.js";
 import type { ToolDeps } from "../tools/toolDeps.js";
@@ -15,6 +17,7 @@ import { HttpAuthError } from "./authError.js";
 import { EntraTokenVerifier, type VerifiedCaller } from "./entraTokenVerifier.js";
 import type { HttpServerConfig } from "./httpConfig.js";
 import { issuerGet } from "./issuerFetch.js";
+import { isLoopbackAddress } from "./loopback.js";
 import { HttpMetrics } from "./metrics.js";
 import { ObservedTransport } from "./observedTransport.js";
 import type { Principal } from "./principal.js";
@@ -39,6 +42,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** An extra CA (PEM) for the OAuth token issuer's HTTPS, e.g. the simulator's. */
   issuerCa?: string;
+  /** The review console, served at /review; its reviewers sign in on their own, not with /mcp's credentials. */
+  review?: ReviewConsole | undefined;
 }
 
 export interface RunningHttpServer {
@@ -175,6 +180,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
   const handle = async (req: AuthenticatedRequest, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (options.review && ReviewConsole.isConsolePath(path)) {
+      // The console checks origins itself (its no-referrer pages send `Origin: null` with a POST)
+      // and answers no CORS, whatever origins /mcp allows.
+      const consoleHost = guard.checkHost(req.headers);
+      if (!consoleHost.ok) return jsonRpcError(res, consoleHost.status, consoleHost.message);
+      return options.review.handle(req, res);
+    }
     const origin = guard.checkOrigin(req.headers);
     if (!origin.ok) return jsonRpcError(res, origin.status, origin.message);
     // Probes and scrapers name the pod's address in Host, so these answer whatever Host says; they
@@ -245,6 +257,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   );
   if (!authenticator.enabled)
     logger.warn("HTTP transport without authentication: anyone on this machine can call it");
+  if (options.review && !options.review.hasReviewerKeys) {
+    // Whoever reads this server's stderr on this machine may review; beyond loopback only keys may.
+    if (isLoopbackAddress(config.host)) printSignInLink(options.review, url);
+    else logger.warn("review console without reviewer keys (MDE_REVIEW_KEYS_FILE): nobody can sign in");
+  }
 
   return {
     url,

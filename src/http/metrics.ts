@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ApiCall } from "../defender/httpTransport.js";
 import type { ApiLimitersSnapshot } from "../defender/limits/apiLimiters.js";
 import type { SessionCounts } from "../liveResponse/sessionTracker.js";
 import { TOOLS } from "../tools/registry.js";
@@ -124,5 +125,44 @@ export class HttpMetrics {
   /** The text exposition format. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/**
+ * Defender API calls by endpoint, fed by the API client's observer (`onApiCall`). The client exists
+ * before the HTTP server and its registry, so these are made first and joined to that registry once
+ * it exists: no call, not even the start's reconciliation, goes uncounted.
+ */
+export class ApiCallMetrics {
+  private readonly calls = new Counter({
+    name: "mde_defender_api_endpoint_calls_total",
+    help: "Defender API calls sent, by endpoint, method and HTTP status (status 'none': no response came).",
+    labelNames: ["endpoint", "method", "status"] as const,
+    registers: [],
+  });
+  private readonly throttled = new Counter({
+    name: "mde_defender_api_endpoint_throttled_total",
+    help: "Defender API answers with 429 (Too Many Requests), by endpoint.",
+    labelNames: ["endpoint"] as const,
+    registers: [],
+  });
+  private readonly duration = new Histogram({
+    name: "mde_defender_api_call_duration_seconds",
+    help: "Time from sending a Defender API call until its response headers arrived, by endpoint.",
+    labelNames: ["endpoint"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [],
+  });
+
+  /** The observer to hand the API client. */
+  readonly record = (call: ApiCall): void => {
+    const { endpoint, method } = call;
+    this.calls.inc({ endpoint, method, status: call.status === null ? "none" : String(call.status) });
+    if (call.status === 429) this.throttled.inc({ endpoint });
+    this.duration.observe({ endpoint }, call.durationMs / 1000);
+  };
+
+  registerIn(registry: Registry): void {
+    for (const metric of [this.calls, this.throttled, this.duration]) registry.registerMetric(metric);
   }
 }

@@ -5,6 +5,7 @@ import { createRuntime, type Runtime } from "../server/runtime.js";
 import { version } from "../version.js";
 import { httpConfigFrom } from "./httpConfig.js";
 import { startHttpServer, type RunningHttpServer } from "./httpServer.js";
+import { ApiCallMetrics } from "./metrics.js";
 import { defenderTokenCheck, type ReadinessCheck } from "./readiness.js";
 
 /** Redis answers: without it nothing that needs a shared grant is sent (REDIS_URL is never shown). */
@@ -42,7 +43,8 @@ export async function startHttpService(
   options: HttpServiceOptions,
 ): Promise<HttpService> {
   const config = httpConfigFrom(settings);
-  const runtime = await createRuntime(settings, { logger: options.logger });
+  const apiCalls = new ApiCallMetrics();
+  const runtime = await createRuntime(settings, { logger: options.logger, onApiCall: apiCalls.record });
   try {
     const server = await startHttpServer({
       config,
@@ -58,7 +60,9 @@ export async function startHttpService(
       ],
       logger: options.logger,
       ...(options.issuerCa === undefined ? {} : { issuerCa: options.issuerCa }),
+      review: runtime.review,
     });
+    apiCalls.registerIn(server.metrics.registry);
     return {
       server,
       runtime,
@@ -92,10 +96,7 @@ export async function runHttpServer(settings: Settings): Promise<void> {
   logger.info("stopped");
 }
 
-/**
- * The credential the API client uses, for /readyz. Runtime does not expose it yet, so it is read
- * from the client's transport; once Runtime carries `tokenProvider`, this becomes that field.
- */
+/** Resolves with the name of the first SIGINT or SIGTERM. */
 function stopSignal(): Promise<string> {
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {

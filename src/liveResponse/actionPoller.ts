@@ -6,6 +6,7 @@ import { filter } from "../defender/odataQuery.js";
 import { isFinalActionStatus, type MachineAction } from "../defender/schemas.js";
 import type { Logger } from "../logger.js";
 import { describeProgress } from "./progressMessage.js";
+import type { SharedPolling } from "./sharedPolling.js";
 import { isTransientFailure } from "./transientFailure.js";
 import type { FollowedAction, WaitOptions } from "./types.js";
 
@@ -32,8 +33,17 @@ export interface ActionPollerOptions {
   idleIntervalMs: number;
   /** The share of the API's read limits polling may spend; the rest stays for tool calls. */
   budgets: readonly ReadBudget[];
+  /** Replicas: one of them (the leader) polls for all, the others read its states. */
+  shared?: SharedPolling | undefined;
   logger: Logger;
 }
+
+/**
+ * A follower reads an action itself (through the read budget) once the freshest state it has, its
+ * own or the leader's, is older than this many rounds of the pace that applies to it (the poll
+ * interval while a caller waits on it, the idle interval otherwise): the leader is late, gone, or cut off.
+ */
+export const FOLLOWER_STALENESS_INTERVALS = 2;
 
 interface Tracked {
   id: string;
@@ -56,6 +66,10 @@ interface Tracked {
  * what keeps its list calls inside its share of the read budget (so more actions in flight, more calls
  * per round, longer rounds). Every read anywhere in the service lands in its cache, so readers that
  * find a state fresh (or final) make no call at all.
+ *
+ * With replicas (`shared`), one loop serves the tenant: the leader's rounds read what every replica
+ * wants read and share each state; the other replicas' rounds take those states from Redis and read
+ * through the API only what the leader left stale (FOLLOWER_STALENESS_INTERVALS).
  */
 export class ActionPoller {
   readonly intervalMs: number;
@@ -77,6 +91,11 @@ export class ActionPoller {
   /** Cleared when the API refuses `id in (…)`: each action is then read on its own. */
   private listWorks = true;
   private closed = false;
+  private readonly shared: SharedPolling | undefined;
+  /** As the leader last learnt it: the actions other replicas want read, and whether anyone waits on one. */
+  private remote: { ids: string[]; followed: boolean } = { ids: [], followed: false };
+  private announcing: Promise<void> | undefined;
+  private announceAgain = false;
 
   constructor(options: ActionPollerOptions) {
     this.client = options.client;
@@ -84,6 +103,15 @@ export class ActionPoller {
     this.intervalMs = options.intervalMs;
     this.idleIntervalMs = Math.max(options.idleIntervalMs, options.intervalMs);
     this.budgets = options.budgets;
+    this.shared = options.shared;
+    this.shared?.onLeadership((leading) => {
+      this.logger.info(
+        { leading },
+        leading ? "polling every replica's actions" : "no longer polling for every replica",
+      );
+      if (!leading) this.remote = { ids: [], followed: false };
+      this.ensureLoop();
+    });
   }
 
   /** Called with every action state read, by a round or by anyone else. */
@@ -96,13 +124,17 @@ export class ActionPoller {
     this.goneListeners.push(listener);
   }
 
-  /** A state read outside the poller (a submit's answer, a get, a cancel): cached and passed on. */
-  observe(action: MachineAction): void {
+  /**
+   * A state read outside the poller (a submit's answer, a get, a cancel), or by the leader at
+   * `readAt`: cached and passed on.
+   */
+  observe(action: MachineAction, readAt = performance.now()): void {
     const entry = this.entry(action.id);
     // A final state never changes again: an older answer arriving late does not undo it.
     if (isFinalActionStatus(entry.latest?.status ?? "") && !isFinalActionStatus(action.status)) return;
+    if (readAt < entry.readAt && !isFinalActionStatus(action.status)) return;
     entry.latest = action;
-    entry.readAt = performance.now();
+    entry.readAt = readAt;
     entry.error = undefined;
     entry.stuck = false;
     for (const listener of this.updateListeners) listener(action);
@@ -121,6 +153,7 @@ export class ActionPoller {
     }
     entry.held = true;
     this.ensureLoop();
+    this.announce();
   }
 
   /** The cached state if read within `maxAgeMs` (any age when final), else undefined. */
@@ -130,6 +163,23 @@ export class ActionPoller {
     if (latest === undefined) return undefined;
     if (isFinalActionStatus(latest.status)) return latest;
     return performance.now() - entry!.readAt <= maxAgeMs ? latest : undefined;
+  }
+
+  /**
+   * The state the leader last read, when fresh (or final); undefined otherwise, also on the leader
+   * itself and without replicas. Costs a Redis read, no API call.
+   */
+  async sharedState(actionId: string): Promise<MachineAction | undefined> {
+    if (this.shared === undefined || this.leads()) return undefined;
+    try {
+      const [state] = await this.shared.read([actionId]);
+      if (state === undefined) return undefined;
+      if (!isFinalActionStatus(state.action.status) && state.ageMs > this.intervalMs) return undefined;
+      this.observe(state.action, performance.now() - state.ageMs);
+      return state.action;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Someone waits for a held action to end: rounds go at the poll interval until the returned function is called. */
@@ -191,6 +241,7 @@ export class ActionPoller {
     };
     const { signal } = options;
     for (const entry of entries) entry.followers += 1;
+    this.announce();
     try {
       // A state older than the poll interval is read before the caller hears anything.
       if (entries.some((e) => performance.now() - e.readAt > this.intervalMs && open().includes(e))) {
@@ -213,10 +264,62 @@ export class ActionPoller {
     return entries.map((e) => ({ id: e.id, latest: e.latest, error: e.error }));
   }
 
+  /** Tells the leader, in the background, which actions this replica wants read (one write in flight at a time). */
+  private announce(): void {
+    const shared = this.shared;
+    if (shared === undefined) return;
+    if (this.announcing) {
+      this.announceAgain = true;
+      return;
+    }
+    this.announcing = (async () => {
+      do {
+        this.announceAgain = false;
+        const pollable = this.pollable();
+        if (pollable.length === 0) break;
+        const followed = this.waiters > 0 ? pollable : pollable.filter((e) => e.followers > 0);
+        await shared
+          .want(
+            pollable.map((e) => e.id),
+            followed.map((e) => e.id),
+          )
+          .catch((error: unknown) =>
+            this.logger.debug(
+              { code: (error as { code?: unknown }).code },
+              "could not tell the leader what to poll",
+            ),
+          );
+      } while (this.announceAgain && !this.closed);
+    })().finally(() => {
+      this.announcing = undefined;
+    });
+  }
+
+  private leads(): boolean {
+    return this.shared?.isLeader() ?? false;
+  }
+
+  /** For the leader: what every replica wants read. Kept as it was when Redis cannot say. */
+  private async refreshWanted(): Promise<void> {
+    try {
+      this.remote = await this.shared!.wanted();
+    } catch (error) {
+      this.logger.debug(
+        { code: (error as { code?: unknown }).code },
+        "could not read what other replicas want polled",
+      );
+    }
+  }
+
   /** Stops the loop; held actions are no longer read. */
   close(): void {
     this.closed = true;
     this.wake?.();
+  }
+
+  /** Resolves once the round under way (if any) has its answers: after `close`, no read is left in flight. */
+  async settled(): Promise<void> {
+    await this.roundRun;
   }
 
   private entry(actionId: string): Tracked {
@@ -269,10 +372,9 @@ export class ActionPoller {
    * The least time between two rounds: the poll interval when someone waits (idle interval otherwise),
    * stretched so that the calls of one round, repeated, stay inside every read budget.
    */
-  private paceMs(waiting = this.waiters > 0 || this.hasFollowers()): number {
-    const calls = this.listWorks
-      ? Math.max(1, Math.ceil(this.pollable().length / IDS_PER_LIST_CALL))
-      : Math.max(1, this.pollable().length);
+  private paceMs(waiting = this.waiters > 0 || this.hasFollowers() || this.remote.followed): number {
+    const count = this.roundIds().length;
+    const calls = this.listWorks ? Math.max(1, Math.ceil(count / IDS_PER_LIST_CALL)) : Math.max(1, count);
     const budgetPace = Math.max(0, ...this.budgets.map((b) => (calls * b.windowMs) / b.calls));
     return Math.max(waiting ? this.intervalMs : this.idleIntervalMs, budgetPace);
   }
@@ -321,19 +423,23 @@ export class ActionPoller {
     void runAsApp(() => this.loop()).finally(() => {
       this.looping = false;
       // A hold or a follower may have come in as the loop was ending.
-      if (this.pollable().length > 0 && !this.closed) this.ensureLoop();
+      if ((this.pollable().length > 0 || this.leads()) && !this.closed) this.ensureLoop();
     });
   }
 
   private async loop(): Promise<void> {
-    while (!this.closed && this.pollable().length > 0) {
+    while (!this.closed && (this.pollable().length > 0 || this.leads())) {
+      // The leader learns what the others want every poll interval, a Redis read: no API call.
+      const leading = this.leads();
+      if (leading) await this.refreshWanted();
       const pace = this.urgent ? this.budgetOnlyPaceMs() : this.paceMs();
       // States just read (a submit's answer, a get) are not read again before the pace has passed.
-      const oldest = Math.min(...this.pollable().map((e) => e.readAt));
+      const oldest =
+        leading && this.remote.ids.length > 0 ? -Infinity : Math.min(...this.pollable().map((e) => e.readAt));
       const due = Math.max(this.lastRoundAt, this.urgent ? -Infinity : oldest) + pace - performance.now();
       if (due > 0) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, due);
+          const timer = setTimeout(resolve, leading ? Math.min(due, this.intervalMs) : due);
           timer.unref();
           this.wake = () => {
             clearTimeout(timer);
@@ -351,7 +457,8 @@ export class ActionPoller {
   /** An urgent round waits only for the read budget, not for the poll interval. */
   private budgetOnlyPaceMs(): number {
     const pace = this.paceMs();
-    const interval = this.waiters > 0 || this.hasFollowers() ? this.intervalMs : this.idleIntervalMs;
+    const interval =
+      this.waiters > 0 || this.hasFollowers() || this.remote.followed ? this.intervalMs : this.idleIntervalMs;
     return pace > interval ? pace : 0;
   }
 
@@ -363,22 +470,84 @@ export class ActionPoller {
     return this.roundRun;
   }
 
+  /** What a round reads: this process's pollable actions and, on the leader, every replica's. */
+  private roundIds(): string[] {
+    const ids = new Map(this.pollable().map((e) => [e.id.toLowerCase(), e.id]));
+    if (this.leads())
+      for (const id of this.remote.ids) if (!ids.has(id.toLowerCase())) ids.set(id.toLowerCase(), id);
+    return [...ids.values()];
+  }
+
   private async readAll(): Promise<void> {
     this.lastRoundAt = performance.now();
-    const ids = this.pollable().map((e) => e.id);
+    const shared = this.shared;
+    if (shared === undefined) {
+      await this.readIds(this.roundIds());
+      return;
+    }
+    this.announce();
+    if (!this.leads()) {
+      await this.readAsFollower(shared);
+      return;
+    }
+    const { read, gone } = await this.readIds(this.roundIds());
+    await shared
+      .publish(read, gone)
+      .catch((error: unknown) =>
+        this.logger.debug({ code: (error as { code?: unknown }).code }, "could not share the states read"),
+      );
+  }
+
+  /**
+   * A follower's round: the leader's states where fresh, the API (through the read budget) for the
+   * actions whose freshest state, its own or the leader's, is older than FOLLOWER_STALENESS_INTERVALS
+   * rounds of the pace that applies to it (the poll interval while a caller waits, the idle one otherwise).
+   */
+  private async readAsFollower(shared: SharedPolling): Promise<void> {
+    const boundOf = (e: Tracked) =>
+      FOLLOWER_STALENESS_INTERVALS *
+      (this.waiters > 0 || e.followers > 0 ? this.intervalMs : this.idleIntervalMs);
+    try {
+      const states = await shared.read(this.pollable().map((e) => e.id));
+      const now = performance.now();
+      for (const { action, ageMs } of states) {
+        const entry = this.tracked.get(action.id.toLowerCase());
+        if (entry !== undefined && ageMs <= boundOf(entry)) this.observe(action, now - ageMs);
+      }
+    } catch (error) {
+      this.logger.debug({ code: (error as { code?: unknown }).code }, "could not read the leader's states");
+    }
+    const now = performance.now();
+    const stale = this.pollable().filter((e) => now - e.readAt > boundOf(e));
+    if (stale.length > 0) await this.readIds(stale.map((e) => e.id));
+  }
+
+  /** Reads `ids` from the API: one list call per 50, or each alone once the API refused a list. */
+  private async readIds(ids: readonly string[]): Promise<{ read: MachineAction[]; gone: string[] }> {
+    const read: MachineAction[] = [];
+    const gone: string[] = [];
+    const readOne = async (id: string) => {
+      const outcome = await this.readOne(id);
+      if (outcome === "gone") gone.push(id);
+      else if (outcome) read.push(outcome);
+    };
     for (let i = 0; i < ids.length; i += IDS_PER_LIST_CALL) {
       const chunk = ids.slice(i, i + IDS_PER_LIST_CALL);
       if (!this.listWorks) {
-        for (const id of chunk) await this.readOne(id);
+        for (const id of chunk) await readOne(id);
         continue;
       }
       try {
         const { items } = await this.client.listMachineActions({ filter: filter.in("id", chunk) });
         const wanted = new Set(chunk.map((id) => id.toLowerCase()));
-        for (const action of items) if (wanted.has(action.id.toLowerCase())) this.observe(action);
+        for (const action of items) {
+          if (!wanted.has(action.id.toLowerCase())) continue;
+          read.push(action);
+          this.observe(action);
+        }
         const listed = new Set(items.map((a) => a.id.toLowerCase()));
         // One the list leaves out is read on its own: a 404 then says the API no longer knows it.
-        for (const id of chunk.filter((c) => !listed.has(c.toLowerCase()))) await this.readOne(id);
+        for (const id of chunk.filter((c) => !listed.has(c.toLowerCase()))) await readOne(id);
       } catch (error) {
         if (error instanceof DefenderApiError && error.status === 400) {
           this.listWorks = false;
@@ -386,17 +555,21 @@ export class ActionPoller {
             { code: error.code },
             "the API refused a list of actions by id; reading each action on its own from now on",
           );
-          for (const id of chunk) await this.readOne(id);
+          for (const id of chunk) await readOne(id);
           continue;
         }
         for (const id of chunk) this.failed(id, error);
       }
     }
+    return { read, gone };
   }
 
-  private async readOne(actionId: string): Promise<void> {
+  /** The action's state, "gone" when the API no longer knows it, undefined when the read failed otherwise. */
+  private async readOne(actionId: string): Promise<MachineAction | "gone" | undefined> {
     try {
-      this.observe(await this.client.getMachineAction(assertActionId(actionId)));
+      const action = await this.client.getMachineAction(assertActionId(actionId));
+      this.observe(action);
+      return action;
     } catch (error) {
       this.failed(actionId, error);
       if (error instanceof DefenderApiError && error.status === 404) {
@@ -406,7 +579,9 @@ export class ActionPoller {
           entry.held = false;
           for (const listener of this.goneListeners) listener(actionId);
         }
+        return "gone";
       }
+      return undefined;
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Lease } from "../coordination/lease.js";
+import type { AcquireOutcome, LeaseWait } from "../coordination/leaseWait.js";
 import type { RedisLocks } from "../coordination/redisLocks.js";
 import { DefenderApiError } from "../defender/errors.js";
 import { sharedLease, type HeldActionRefresher } from "./sessionTracker.js";
@@ -37,12 +38,16 @@ interface DeviceLock {
  * lock is held from before the submit until the action is final.
  *
  * With replicas, the device is also locked in Redis (a lease per device, taken after the local turn
- * and given up with it), so no two replicas submit to one device at once. A device adopted at start
- * is locked here only: its action, in flight at Defender, keeps other replicas' submits out itself.
+ * and given up with it), so no two replicas submit to one device at once. A device whose action this
+ * replica adopted (at start, or from a replica that died) is locked in Redis too, as soon as the lock
+ * is free, and until that action is final: other replicas' requests for it wait rather than draw
+ * `ActiveRequestAlreadyExists`.
  */
 export class DeviceLocks {
   private readonly locks = new Map<string, DeviceLock>();
   private readonly leases = new Map<string, Lease>();
+  /** Background waits for the shared lock of devices whose action was adopted; aborted when it ends. */
+  private readonly adopting = new Map<string, AbortController>();
 
   constructor(
     private readonly refresher: HeldActionRefresher,
@@ -57,7 +62,16 @@ export class DeviceLocks {
     const key = machineId.toLowerCase();
     let outcome;
     try {
-      outcome = await sharedLease((wait) => shared.acquire(key, wait), limits);
+      // Another replica's action holds it: the caller stands in line for it from now on.
+      const inTurn = async (wait: LeaseWait): Promise<AcquireOutcome> => {
+        if (wait.signal?.aborted) return { granted: false, reason: "aborted" };
+        const lease = await shared.tryAcquire(key);
+        if (lease !== undefined && wait.signal?.aborted) await lease.release();
+        else if (lease !== undefined) return { granted: true, lease };
+        limits.onQueued?.();
+        return shared.acquire(key, wait);
+      };
+      outcome = await sharedLease(inTurn, limits);
     } catch (error) {
       this.release(machineId);
       throw error;
@@ -102,9 +116,38 @@ export class DeviceLocks {
     if (lock) lock.actionId = actionId;
   }
 
-  /** An action in flight found without a submit of this process (reconciliation on start). */
+  /** An action in flight found without a submit of this process (reconciled on start, or adopted). */
   adopt(machineId: string, actionId: string): void {
-    if (this.take(machineId.toLowerCase()) === undefined) this.bind(machineId, actionId);
+    const key = machineId.toLowerCase();
+    if (this.take(key) !== undefined) return;
+    this.bind(machineId, actionId);
+    this.holdShared(key, actionId);
+  }
+
+  /** Takes the device's shared lock for an adopted action (waiting while another holds it), and again if lost. */
+  private holdShared(key: string, actionId: string): void {
+    const shared = this.shared;
+    if (shared === undefined) return;
+    const ended = new AbortController();
+    this.adopting.set(key, ended);
+    const stillHeld = () =>
+      !ended.signal.aborted && this.holderOf(key)?.toLowerCase() === actionId.toLowerCase();
+    void sharedLease((wait) => shared.acquire(key, wait), { deadline: Infinity, signal: ended.signal })
+      .catch(() => ({ granted: false as const }))
+      .then((outcome) => {
+        if (!outcome.granted) return;
+        if (!stillHeld()) {
+          void outcome.lease.release();
+          return;
+        }
+        this.adopting.delete(key);
+        this.leases.set(key, outcome.lease);
+        outcome.lease.onLost(() => {
+          if (this.leases.get(key) !== outcome.lease) return;
+          this.leases.delete(key);
+          if (this.holderOf(key)?.toLowerCase() === actionId.toLowerCase()) this.holdShared(key, actionId);
+        });
+      });
   }
 
   /** Hands the device to the next waiter, or frees it. */
@@ -113,6 +156,8 @@ export class DeviceLocks {
     // Sent before the next waiter here asks Redis (one connection keeps the order).
     void this.leases.get(key)?.release();
     this.leases.delete(key);
+    this.adopting.get(key)?.abort();
+    this.adopting.delete(key);
     const lock = this.locks.get(key);
     if (lock === undefined) return;
     lock.actionId = undefined;

@@ -9,6 +9,15 @@ export { DeviceBusyError } from "./deviceLocks.js";
 export { DEFAULT_MAX_SESSIONS, SessionCapError } from "./sessionTracker.js";
 export type { HeldSession, SessionCounts } from "./sessionTracker.js";
 export { SubmitOutcomeUnknownError } from "./submitReconciler.js";
+export { LocalRequestRegistry, SharedRequestSchema } from "./requestRegistry.js";
+export type {
+  RequestOutcome,
+  RequestRegistry,
+  RequestState,
+  SharedRequest,
+  SubmitClaim,
+} from "./requestRegistry.js";
+export type { SharedPolling, SharedState } from "./sharedPolling.js";
 export { ArchiveError } from "./archiveError.js";
 export type { ArchiveProblem } from "./archiveError.js";
 export { cleanText } from "./cleanText.js";

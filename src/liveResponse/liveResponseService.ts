@@ -1,5 +1,7 @@
 import { setMaxListeners } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 import { scaleMs } from "../config/time.js";
+import { CoordinationUnavailableError } from "../coordination/errors.js";
 import type { RedisLocks } from "../coordination/redisLocks.js";
 import type { RedisSemaphore } from "../coordination/redisSemaphore.js";
 import { assertComment, assertLiveResponseCommands } from "../defender/commandRules.js";
@@ -13,7 +15,12 @@ import {
 import type { CaOption } from "../defender/httpTransport.js";
 import { assertActionId, assertMachineId } from "../defender/ids.js";
 import { filter } from "../defender/odataQuery.js";
-import { isFinalActionStatus, type Machine, type MachineAction } from "../defender/schemas.js";
+import {
+  MachineActionSchema,
+  isFinalActionStatus,
+  type Machine,
+  type MachineAction,
+} from "../defender/schemas.js";
 import { createLogger, type Logger } from "../logger.js";
 import { ActionPoller, IDS_PER_LIST_CALL, followedAction, stateOrThrow } from "./actionPoller.js";
 import { CommandResults } from "./commandResults.js";
@@ -25,8 +32,17 @@ import {
   requestIdInComment,
   taggedComment,
 } from "./requestIds.js";
+import {
+  LocalRequestRegistry,
+  type InFlightAction,
+  type RequestOutcome,
+  type RequestRegistry,
+  type SharedRequest,
+  type SubmitClaim,
+} from "./requestRegistry.js";
 import { RESULT_LINK_LIFETIME_MS, RESULT_LINK_MARGIN_MS, ResultLinks } from "./resultLinks.js";
-import { SessionCapError, SessionTracker, type SessionCounts } from "./sessionTracker.js";
+import { SHARED_RETRY_MS, SessionCapError, SessionTracker, type SessionCounts } from "./sessionTracker.js";
+import type { SharedPolling } from "./sharedPolling.js";
 import { SubmitReconciler } from "./submitReconciler.js";
 import type {
   CallOptions,
@@ -67,6 +83,10 @@ export interface SharedLiveResponse {
   /** Its capacity is MDE_MAX_SESSIONS, the same on every replica. */
   sessions: RedisSemaphore;
   devices: RedisLocks;
+  /** The correlation index of request ids, queued requests included (default: this process only). */
+  requests?: RequestRegistry | undefined;
+  /** One poller per tenant: the leader reads every replica's actions, the others read its states. */
+  polling?: SharedPolling | undefined;
 }
 
 export const DEFAULT_POLL_INTERVAL_SECONDS = 5;
@@ -104,6 +124,14 @@ interface QueueLine {
   withdrawn?: boolean;
   /** Called when it takes its place in a queue, its submit starts, or it ends. */
   wake?: (() => void) | undefined;
+  /** Its record in the shared index as it was queued: what an adopter would send. */
+  record: SharedRequest;
+  /** Resolves once the index has its record. */
+  recorded: Promise<void>;
+  /** Another replica adopted it (this one was frozen or cut off past its liveness lease) and submits it. */
+  handedOver?: boolean;
+  /** It is `submitting` in the shared index under this replica's name: this replica alone sends it. */
+  claimed?: boolean;
 }
 
 interface PendingSubmit {
@@ -160,8 +188,9 @@ function checkMachineIds(machineIds: unknown): string[] {
 
 /**
  * The live response domain over the Defender API client: one action per device, followed to a final
- * status, every command's result fetched once, cancel. Request ids live in memory for the life of
- * the process; the action id is what lasts.
+ * status, every command's result fetched once, cancel. Request ids live in this process's memory and,
+ * with replicas, in the shared index (RequestRegistry) for as long as an action can last; the action
+ * id is what lasts beyond that.
  */
 export class LiveResponseService implements LiveResponseApi {
   private readonly client: DefenderClient;
@@ -179,6 +208,21 @@ export class LiveResponseService implements LiveResponseApi {
   private readonly finalListeners: Array<(action: MachineAction, requestId: string | null) => void> = [];
   /** This server's actions already reported final (each is reported once). */
   private readonly reportedFinal = new Set<string>();
+  private readonly registry: RequestRegistry;
+  /** Each request's writes to the shared index, in order. */
+  private readonly writes = new Map<string, Promise<void>>();
+  private readonly adoptedListeners: Array<(entry: SubmittedRequest, comment: string) => void> = [];
+  /** Publishes the places of this replica's queued requests and hears of withdrawals made elsewhere. */
+  private syncTimer: NodeJS.Timeout | undefined;
+  private syncRun: Promise<void> | undefined;
+  private syncAgain = false;
+  /**
+   * A sync has confirmed, since this replica's liveness was last (re)gained, which requests are still
+   * its own: until then it sends none (others may have adopted some while it was frozen or cut off).
+   */
+  private ownershipChecked = false;
+  private livenessChanges = 0;
+  private closed = false;
 
   constructor(deps: LiveResponseDeps) {
     this.client = deps.client;
@@ -198,7 +242,16 @@ export class LiveResponseService implements LiveResponseApi {
         { calls: limits.readsPerMinute * POLLING_READ_SHARE, windowMs: scaleMs(MINUTE_MS, deps.timeScale) },
         { calls: limits.readsPerHour * POLLING_READ_SHARE, windowMs: scaleMs(HOUR_MS, deps.timeScale) },
       ],
+      shared: deps.shared?.polling,
       logger: this.logger,
+    });
+    this.registry = deps.shared?.requests ?? new LocalRequestRegistry();
+    this.registry.onAdopted((record) => this.adopt(record));
+    this.registry.onAdoptedInFlight((records) => void this.adoptInFlight(records));
+    this.registry.onLivenessChange(() => {
+      this.livenessChanges += 1;
+      this.ownershipChecked = false;
+      this.syncSoon(0);
     });
     this.results = new CommandResults({
       client: deps.client,
@@ -222,12 +275,20 @@ export class LiveResponseService implements LiveResponseApi {
       shared: deps.shared?.sessions,
       logger: this.logger,
     });
-    // A replica that froze past a submit's session lease sends nothing until it holds a slot again.
-    if (deps.shared)
+    // A replica that froze past a submit's session lease sends nothing until it holds a slot again,
+    // nor past its liveness lease until it gave up the requests others may be adopting.
+    if (deps.shared) {
       this.client.limiters.submit.requireBeforeAdmission(() => this.tracker.reservationsHeld());
+      this.client.limiters.submit.requireBeforeAdmission(
+        () => !this.registry.shared || (this.registry.isAlive() && this.ownershipChecked),
+      );
+    }
     this.poller.onUpdate((action) => this.reportIfFinal(action));
     this.locks = new DeviceLocks(this.tracker, deps.shared?.devices);
-    this.tracker.onFinal(({ machineId, actionId }) => this.locks.releaseAction(machineId, actionId));
+    this.tracker.onFinal(({ machineId, actionId }) => {
+      this.locks.releaseAction(machineId, actionId);
+      this.finishedInFlight(actionId);
+    });
     this.reconciler = new SubmitReconciler({
       client: deps.client,
       lookAgainAfterMs: scaleMs(
@@ -240,6 +301,14 @@ export class LiveResponseService implements LiveResponseApi {
 
   onFinal(listener: (action: MachineAction, requestId: string | null) => void): void {
     this.finalListeners.push(listener);
+  }
+
+  /**
+   * Called once with each request of a dead replica this one adopted, when it ends here: submitted
+   * (or found submitted by its tag), failed, or withdrawn. `comment` is the one it was made with.
+   */
+  onAdoptedOutcome(listener: (entry: SubmittedRequest, comment: string) => void): void {
+    this.adoptedListeners.push(listener);
   }
 
   private reportIfFinal(action: MachineAction): void {
@@ -259,7 +328,10 @@ export class LiveResponseService implements LiveResponseApi {
 
   /**
    * Takes back, once at start, the slots and devices of this server's actions still in flight (those
-   * whose comment carries our tag), so a restart neither forgets them nor counts them twice.
+   * whose comment carries our tag), so a restart neither forgets them nor counts them twice. With
+   * replicas (call it once this replica is alive in the shared index), only those no live replica
+   * follows: a live one's stay its own; a dead one's, or one with no record (a server from before
+   * Redis), become this one's, atomically, so exactly one replica counts each.
    */
   async reconcile(options: CallOptions = {}): Promise<{ adopted: number }> {
     const { items } = await this.client.listMachineActions(
@@ -268,18 +340,112 @@ export class LiveResponseService implements LiveResponseApi {
       },
       options,
     );
-    let adopted = 0;
+    const found = new Map<string, { action: MachineAction; inFlight: InFlightAction }>();
     for (const action of items) {
       const requestId = requestIdInComment(action.requestorComment);
       const machineId = action.machineId?.toLowerCase();
       if (requestId === undefined || machineId === undefined || this.tracker.isHeld(action.id)) continue;
-      this.tracker.adopt(action, machineId);
-      this.locks.adopt(machineId, action.id);
-      this.remember(requestId, machineId, action.id);
-      adopted += 1;
+      found.set(requestId, { action, inFlight: { requestId, machineId, actionId: action.id } });
     }
-    this.logger.info({ adopted, inUse: this.tracker.counts().inUse }, "live response sessions reconciled");
-    return { adopted };
+    const { mine, others } = await this.claimInFlight([...found.values()].map((f) => f.inFlight));
+    for (const requestId of mine) {
+      const { action, inFlight } = found.get(requestId)!;
+      this.takeBack(action, inFlight);
+    }
+    this.logger.info(
+      { adopted: mine.length, leftToOtherReplicas: others.length, inUse: this.tracker.counts().inUse },
+      "live response sessions reconciled",
+    );
+    return { adopted: mine.length };
+  }
+
+  /** Claims actions in flight in the shared index, asking again while Redis cannot answer or this replica is not alive yet. */
+  private async claimInFlight(
+    actions: readonly InFlightAction[],
+  ): Promise<{ mine: string[]; others: string[] }> {
+    for (let warned = false; ; warned = true) {
+      try {
+        const claimed = await this.registry.claimInFlight(actions);
+        if (claimed !== undefined) return claimed;
+      } catch (error) {
+        if (!(error instanceof CoordinationUnavailableError)) throw error;
+      }
+      if (this.closed) return { mine: [], others: actions.map((a) => a.requestId) };
+      if (!warned)
+        this.logger.warn("waiting for Redis to tell which actions in flight are this replica's to follow");
+      await sleep(SHARED_RETRY_MS);
+    }
+  }
+
+  /** Counts an action in flight that no submit here made, locks its device, and follows it to final. */
+  private takeBack(action: MachineAction, { requestId, machineId, actionId }: InFlightAction): void {
+    this.remember(requestId, machineId, actionId);
+    this.tracker.adopt(action, machineId);
+    if (this.tracker.isHeld(actionId)) this.locks.adopt(machineId, actionId);
+    else this.finishedInFlight(actionId);
+    // One already final is recorded here now: the replica that followed it died before it could.
+    this.reportIfFinal(action);
+  }
+
+  /**
+   * The actions a dead replica still had in flight, now this one's: each holds a session at Defender
+   * and its device until final, so it is counted in the shared cap, its device locked, and it is
+   * followed to final like this replica's own (its final status goes to this replica's audit trail).
+   */
+  private async adoptInFlight(records: readonly SharedRequest[]): Promise<void> {
+    const adopted = records.flatMap(({ requestId, machineId, actionId }) =>
+      actionId === null || this.tracker.isHeld(actionId)
+        ? []
+        : [{ requestId, machineId: machineId.toLowerCase(), actionId }],
+    );
+    if (adopted.length === 0) return;
+    const states = await this.readStates(adopted.map((a) => a.actionId));
+    if (this.closed) return;
+    for (const inFlight of adopted) {
+      const action =
+        states.get(inFlight.actionId.toLowerCase()) ??
+        // Not read (the API did not answer): counted as in flight until the poller reads it.
+        MachineActionSchema.parse({
+          id: inFlight.actionId,
+          type: "LiveResponse",
+          status: "Pending",
+          machineId: inFlight.machineId,
+        });
+      this.takeBack(action, inFlight);
+    }
+    this.logger.info(
+      { adopted: adopted.length, inUse: this.tracker.counts().inUse },
+      "following the actions in flight of a replica that died",
+    );
+  }
+
+  /** The current states of these actions, one list call per 50; those not read are left out. */
+  private async readStates(actionIds: readonly string[]): Promise<Map<string, MachineAction>> {
+    const states = new Map<string, MachineAction>();
+    for (let i = 0; i < actionIds.length; i += IDS_PER_LIST_CALL) {
+      try {
+        const { items } = await this.client.listMachineActions({
+          filter: filter.in("id", actionIds.slice(i, i + IDS_PER_LIST_CALL)),
+        });
+        for (const action of items) {
+          states.set(action.id.toLowerCase(), action);
+          this.poller.observe(action);
+        }
+      } catch (error) {
+        this.logger.warn({ code: (error as { code?: unknown }).code }, "could not read adopted actions");
+      }
+    }
+    return states;
+  }
+
+  /** An action seen final: the requests that made it need no replica to adopt them any more. */
+  private finishedInFlight(actionId: string): void {
+    if (!this.registry.shared) return;
+    const key = actionId.toLowerCase();
+    for (const [requestId, record] of this.requests) {
+      if (record.actionId?.toLowerCase() === key)
+        void this.write(requestId, () => this.registry.finished([requestId]));
+    }
   }
 
   async submit(
@@ -396,6 +562,60 @@ export class LiveResponseService implements LiveResponseApi {
    * if it comes within its wait, else the request as queued. An abort before then withdraws it.
    */
   private async submitQueueing(request: PendingSubmit, limits: WaitLimits): Promise<SubmittedRequest> {
+    const record: SharedRequest = {
+      requestId: request.requestId,
+      machineId: request.machineId,
+      owner: this.registry.owner,
+      state: "queued",
+      actionId: null,
+      failure: null,
+      place: null,
+      machine: request.machine ?? null,
+      send: { commands: request.commands, comment: request.comment, since: Date.now() },
+    };
+    const { line, outcome } = this.enqueue(
+      request,
+      record,
+      this.write(request.requestId, () => this.registry.queue(record)),
+      undefined,
+    );
+    const early = await settledWithin(outcome, limits.deadline - performance.now(), limits.signal);
+    if (early !== undefined) return early;
+    if (limits.signal?.aborted) {
+      line.withdraw.abort(limits.signal.reason);
+      return outcome;
+    }
+    // Out of time: the call returns the request queued once it stands in a line; a submit under way
+    // is seen through, as without a queue.
+    await new Promise<void>((resolve) => {
+      line.wake = resolve;
+      if (line.standing || line.sending || line.settled) resolve();
+    });
+    line.wake = undefined;
+    if (line.sending || line.settled) return outcome;
+    const { requestId, machineId } = request;
+    this.logger.info({ requestId, machineId, waitingFor: line.waitingFor }, "live response request queued");
+    const entry = this.queuedEntry(request, line);
+    // Other replicas tell its place from the start (a Redis that cannot answer does not hold the call up).
+    const place = new Map([[requestId, entry.queued!]]);
+    await settledWithin(
+      this.write(requestId, () => this.registry.publishPlaces(place)),
+      SHARED_RETRY_MS,
+    );
+    return entry;
+  }
+
+  /**
+   * Puts a request in this process's lines with no end to its wait, in the background: it goes to
+   * its device, a session and the submit budget in turn, and stays withdrawable until it is sent.
+   * `recoverSince` marks one its previous owner may have sent before it died (see adopt).
+   */
+  private enqueue(
+    request: PendingSubmit,
+    record: SharedRequest,
+    recorded: Promise<void>,
+    recoverSince: number | undefined,
+  ): { line: QueueLine; outcome: Promise<SubmittedRequest> } {
     const line: QueueLine = {
       ticket: {},
       machine: request.machine,
@@ -404,6 +624,8 @@ export class LiveResponseService implements LiveResponseApi {
       outcome: undefined,
       settled: undefined,
       standing: false,
+      record,
+      recorded,
     };
     const wake = () => line.wake?.();
     this.requests.set(request.requestId, {
@@ -425,29 +647,199 @@ export class LiveResponseService implements LiveResponseApi {
       },
       undefined,
       line,
+      recoverSince,
     );
     line.outcome = outcome;
     void outcome.then((result) => {
       line.settled = result;
+      // Another replica owns it now: its id resolves through the shared index from here on.
+      if (line.handedOver && this.requests.get(request.requestId)?.line === line)
+        this.requests.delete(request.requestId);
       wake();
     });
-    const early = await settledWithin(outcome, limits.deadline - performance.now(), limits.signal);
-    if (early !== undefined) return early;
-    if (limits.signal?.aborted) {
-      line.withdraw.abort(limits.signal.reason);
-      return outcome;
-    }
-    // Out of time: the call returns the request queued once it stands in a line; a submit under way
-    // is seen through, as without a queue.
-    await new Promise<void>((resolve) => {
-      line.wake = resolve;
-      if (line.standing || line.sending || line.settled) resolve();
+    this.syncSoon();
+    return { line, outcome };
+  }
+
+  /**
+   * A request of a replica that died before it was sent, now this one's: it takes its turn through
+   * the same lines and limits as any. One its owner was already sending is first looked for by its
+   * correlation tag, and sent only if no action carries it.
+   */
+  private adopt(record: SharedRequest): void {
+    const { send } = record;
+    if (this.closed || send === null || this.requests.has(record.requestId)) return;
+    const request: PendingSubmit = {
+      requestId: record.requestId,
+      machineId: record.machineId,
+      machine: record.machine ?? undefined,
+      commands: send.commands,
+      comment: send.comment,
+    };
+    const { outcome } = this.enqueue(
+      request,
+      { ...record, owner: this.registry.owner, state: "queued" },
+      Promise.resolve(),
+      record.state === "submitting" ? send.since : undefined,
+    );
+    void outcome.then((entry) => {
+      if (entry.queued) return;
+      for (const listener of this.adoptedListeners) listener(entry, send.comment);
     });
-    line.wake = undefined;
-    if (line.sending || line.settled) return outcome;
-    const { requestId, machineId } = request;
-    this.logger.info({ requestId, machineId, waitingFor: line.waitingFor }, "live response request queued");
-    return this.queuedEntry(request, line);
+  }
+
+  /**
+   * One write to the shared index, after the request's earlier ones; while Redis is unreachable it
+   * is tried again until it is back. Nothing to write when the index is this process's memory.
+   */
+  private write(requestId: string, write: () => Promise<unknown>): Promise<void> {
+    if (!this.registry.shared) return Promise.resolve();
+    const next = (this.writes.get(requestId) ?? Promise.resolve()).then(() => this.untilWritten(write));
+    this.writes.set(requestId, next);
+    void next.then(() => {
+      if (this.writes.get(requestId) === next) this.writes.delete(requestId);
+    });
+    return next;
+  }
+
+  private async untilWritten(write: () => Promise<unknown>): Promise<void> {
+    for (;;) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        if (!(error instanceof CoordinationUnavailableError) || this.closed) {
+          this.logger.warn(
+            { code: (error as { code?: unknown }).code },
+            "could not write a request to the shared index",
+          );
+          return;
+        }
+        await sleep(SHARED_RETRY_MS);
+      }
+    }
+  }
+
+  /** Has the sync of this replica's queued requests with the shared index run in `delayMs` (or sooner). */
+  private syncSoon(delayMs = this.poller.intervalMs): void {
+    if (!this.registry.shared || this.closed) return;
+    if (this.syncRun) {
+      if (delayMs === 0) this.syncAgain = true;
+      return;
+    }
+    if (this.syncTimer !== undefined) {
+      if (delayMs > 0) return;
+      clearTimeout(this.syncTimer);
+    }
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      this.syncRun = this.sync().finally(() => {
+        this.syncRun = undefined;
+        const again = this.syncAgain || !this.ownershipChecked;
+        this.syncAgain = false;
+        if (again || this.openLines().length > 0) this.syncSoon(again ? SHARED_RETRY_MS : undefined);
+      });
+    }, delayMs);
+    this.syncTimer.unref();
+  }
+
+  /** This process's requests not sent yet, nor ended. */
+  private openLines(): Array<{ requestId: string; machineId: string; line: QueueLine }> {
+    return [...this.requests.entries()].flatMap(([requestId, { machineId, line }]) =>
+      line && line.settled === undefined && !line.sending ? [{ requestId, machineId, line }] : [],
+    );
+  }
+
+  /**
+   * Writes the place of each request this replica still has to send, so any replica can tell it, and
+   * stops those that are no longer its to send: withdrawn through another replica, or adopted by one
+   * while this one was taken for dead. One the index lost (a Redis that came back empty) is written
+   * again, and claimed again when it was claimed. Once a sync made while alive is through, this
+   * replica knows its own again and may send.
+   */
+  private async sync(): Promise<void> {
+    const changes = this.livenessChanges;
+    const alive = this.registry.isAlive();
+    const open = this.openLines();
+    try {
+      const places = new Map(
+        open.map(({ requestId, machineId, line }) => [
+          requestId,
+          this.queuedEntry({ requestId, machineId, machine: line.machine }, line).queued!,
+        ]),
+      );
+      const { withdrawn, handedOver, missing } = await this.registry.publishPlaces(places);
+      const rewrites: Promise<void>[] = [];
+      for (const { requestId, line } of open) {
+        if (missing.includes(requestId)) rewrites.push(this.write(requestId, () => this.recordAgain(line)));
+        const handed = handedOver.includes(requestId);
+        if ((!handed && !withdrawn.includes(requestId)) || line.sending || line.settled) continue;
+        this.stopLine(line, handed ? "handed-over" : "withdrawn");
+      }
+      await Promise.all(rewrites);
+      if (alive) await this.confirmInFlight();
+    } catch (error) {
+      this.logger.warn({ code: (error as { code?: unknown }).code }, "could not sync queued requests");
+      return;
+    }
+    if (alive && changes === this.livenessChanges && this.registry.isAlive()) this.ownershipChecked = true;
+  }
+
+  /**
+   * The actions this replica follows are still its own in the index (written again if the index lost
+   * them); one a live replica adopted while this one was taken for dead is that replica's to count
+   * and follow now, and this one lets it go (its final status is recorded there).
+   */
+  private async confirmInFlight(): Promise<void> {
+    const held = this.tracker.counts().held.flatMap(({ actionId, machineId }) => {
+      const requestId = this.requestOfAction.get(actionId.toLowerCase());
+      return requestId === undefined ? [] : [{ requestId, machineId, actionId }];
+    });
+    const claimed = await this.registry.claimInFlight(held);
+    for (const { requestId, actionId } of held) {
+      if (!claimed?.others.includes(requestId)) continue;
+      this.logger.warn(
+        { requestId, actionId },
+        "an action in flight was adopted by another replica; it follows it",
+      );
+      this.reportedFinal.add(actionId.toLowerCase());
+      this.tracker.release(actionId);
+    }
+  }
+
+  /** A request the index lost: written again as this replica's, and claimed again if it was claimed. */
+  private async recordAgain(line: QueueLine): Promise<void> {
+    await this.registry.queue(line.record);
+    if (!line.claimed) return;
+    const claim = await this.registry.beginSubmit(line.record);
+    if (claim !== "granted" && !line.sending) this.stopLine(line, claim);
+  }
+
+  /** Stops a request not sent yet: withdrawn through another replica, or adopted by one. */
+  private stopLine(line: QueueLine, why: "withdrawn" | "handed-over"): void {
+    if (why === "handed-over") line.handedOver = true;
+    else line.withdrawn = true;
+    line.withdraw.abort(
+      new Error(why === "handed-over" ? "adopted by another replica" : "withdrawn through another replica"),
+    );
+  }
+
+  /**
+   * Right before the submit call: the request becomes `submitting` in the shared index unless it was
+   * withdrawn through another replica or adopted by one meanwhile. While Redis cannot answer nothing is
+   * sent; a withdrawal here meanwhile still stops it.
+   */
+  private async claim(line: QueueLine): Promise<SubmitClaim | "aborted"> {
+    await line.recorded;
+    for (;;) {
+      if (line.withdraw.signal.aborted) return "aborted";
+      try {
+        return await this.registry.beginSubmit(line.record);
+      } catch (error) {
+        if (!(error instanceof CoordinationUnavailableError)) throw error;
+        await sleep(SHARED_RETRY_MS, undefined, { signal: line.withdraw.signal }).catch(() => undefined);
+      }
+    }
   }
 
   private queuedEntry(
@@ -503,9 +895,11 @@ export class LiveResponseService implements LiveResponseApi {
     limits: WaitLimits,
     sendSignal: AbortSignal | undefined,
     line?: QueueLine,
+    recoverSince?: number,
   ): Promise<SubmittedRequest> {
     const { requestId, machineId, machine, commands, comment } = request;
     const stopped = () => {
+      if (line?.handedOver) return this.handedOverEntry(request, line);
       if (line?.withdrawn) return this.withdrawnEntry(request);
       return this.failed(
         request,
@@ -550,25 +944,45 @@ export class LiveResponseService implements LiveResponseApi {
     let action: MachineAction;
     let recovered: boolean;
     try {
-      ({ action, recovered } = await this.reconciler.submit(
-        machineId,
-        { commands, comment: taggedComment(comment, requestId) },
-        tag,
-        sendSignal,
-        admission,
-      ));
+      // Replicas: nothing withdrawn through another replica, or adopted by one, is sent from here.
+      const claim =
+        line && this.registry.shared && recoverSince === undefined ? await this.claim(line) : "granted";
+      if (claim !== "granted") {
+        if (claim === "withdrawn") line!.withdrawn = true;
+        if (claim === "handed-over") line!.handedOver = true;
+        throw new Error(`not sent: ${claim}`);
+      }
+      if (line) line.claimed = true;
+      const send = { commands, comment: taggedComment(comment, requestId) };
+      ({ action, recovered } =
+        recoverSince === undefined
+          ? await this.reconciler.submit(machineId, send, tag, sendSignal, admission)
+          : await this.reconciler.submitUnlessFound(machineId, send, tag, recoverSince, admission));
     } catch (error) {
       if (line) this.submitLine.delete(line);
       this.tracker.unreserve();
       this.locks.release(machineId);
-      return line?.withdrawn && !line.sending ? this.withdrawnEntry(request) : this.failed(request, error);
+      if (line?.sending) return this.failed(request, error);
+      if (line?.handedOver) return this.handedOverEntry(request, line);
+      return line?.withdrawn ? this.withdrawnEntry(request) : this.failed(request, error);
     }
+    // Found by its tag rather than sent, it never left the submit line through admission.
+    if (line) this.submitLine.delete(line);
     this.remember(requestId, machineId, action.id);
+    void this.write(requestId, () =>
+      this.registry.settle(
+        { requestId, machineId, machine: machine ?? null },
+        { state: "submitted", actionId: action.id },
+      ),
+    );
     this.locks.bind(machineId, action.id);
     this.tracker.hold(action, machineId);
     this.poller.observe(action);
     // An action that is final already (or is another request's) does not hold this device.
-    if (!this.tracker.isHeld(action.id)) this.locks.releaseAction(machineId, action.id);
+    if (!this.tracker.isHeld(action.id)) {
+      this.locks.releaseAction(machineId, action.id);
+      this.finishedInFlight(action.id);
+    }
     const merged = !(action.requestorComment ?? "").includes(tag);
     this.logger.info(
       { requestId, machineId, actionId: action.id, merged, recovered },
@@ -583,6 +997,10 @@ export class LiveResponseService implements LiveResponseApi {
   ): SubmittedRequest {
     const { requestId, machineId, machine } = request;
     this.requests.set(requestId, { ...this.requests.get(requestId), machineId, actionId: undefined, error });
+    this.settleShared(request, {
+      state: "failed",
+      failure: error instanceof Error ? error.message : String(error),
+    });
     this.logger.warn(
       { requestId, machineId, code: (error as { code?: unknown }).code, outcome: submitOutcome(error) },
       "live response submit failed",
@@ -594,11 +1012,39 @@ export class LiveResponseService implements LiveResponseApi {
     request: Pick<PendingSubmit, "requestId" | "machineId" | "machine">,
   ): SubmittedRequest {
     const { requestId, machineId, machine } = request;
+    this.settleShared(request, { state: "withdrawn" });
     this.logger.info({ requestId, machineId }, "queued live response request withdrawn before submission");
     return { ...withoutAction({ requestId, machineId, machine }), withdrawn: true };
   }
 
+  /** A request another replica adopted: still queued, there; its id now resolves through the shared index. */
+  private handedOverEntry(
+    request: Pick<PendingSubmit, "requestId" | "machineId" | "machine">,
+    line: QueueLine,
+  ): SubmittedRequest {
+    const { requestId, machineId, machine } = request;
+    this.logger.warn(
+      { requestId, machineId },
+      "a queued request was adopted by another replica; it submits it",
+    );
+    return {
+      ...withoutAction({ requestId, machineId, machine }),
+      queued: { position: 1, of: 1, waitingFor: line.waitingFor, estimateSeconds: null },
+    };
+  }
+
+  private settleShared(
+    request: Pick<PendingSubmit, "requestId" | "machineId" | "machine">,
+    outcome: RequestOutcome,
+  ): void {
+    const { requestId, machineId, machine } = request;
+    void this.write(requestId, () =>
+      this.registry.settle({ requestId, machineId, machine: machine ?? null }, outcome),
+    );
+  }
+
   async queuedRequest(requestId: string, options: WaitOptions): Promise<SubmittedRequest | undefined> {
+    if (!this.requests.has(requestId)) return this.elsewhere(requestId, options);
     const line = this.requests.get(requestId)?.line;
     if (line?.outcome === undefined) return undefined;
     let result = line.settled ?? (await settledWithin(line.outcome, options.waitMs, options.signal));
@@ -610,7 +1056,45 @@ export class LiveResponseService implements LiveResponseApi {
     return result.action === undefined ? result : undefined;
   }
 
+  /**
+   * A request another replica took (or adopted), as the shared index has it: followed there within
+   * the wait, every poll interval, while it is queued or being sent; undefined once it has an action
+   * or failed (getAction then answers), or when no replica knows it.
+   */
+  private async elsewhere(requestId: string, options: WaitOptions): Promise<SubmittedRequest | undefined> {
+    if (!this.registry.shared || !looksLikeRequestId(requestId)) return undefined;
+    const deadline = performance.now() + options.waitMs;
+    for (;;) {
+      const record = await this.registry.get(requestId);
+      if (record === undefined || record.state === "submitted" || record.state === "failed") return undefined;
+      const entry = withoutAction({
+        requestId,
+        machineId: record.machineId,
+        machine: record.machine ?? undefined,
+      });
+      if (record.state === "withdrawn") return { ...entry, withdrawn: true };
+      const remaining = deadline - performance.now();
+      if (this.closed) return undefined;
+      if (remaining <= 0 || options.signal?.aborted) {
+        const sending = record.state === "submitting" && record.place === null;
+        return {
+          ...entry,
+          queued: record.place ?? {
+            position: sending ? 0 : 1,
+            of: sending ? 0 : 1,
+            waitingFor: "submit",
+            estimateSeconds: null,
+          },
+        };
+      }
+      await sleep(Math.min(this.poller.intervalMs, remaining), undefined, { signal: options.signal }).catch(
+        () => undefined,
+      );
+    }
+  }
+
   async withdraw(requestId: string): Promise<SubmittedRequest | undefined> {
+    if (!this.requests.has(requestId)) return this.withdrawElsewhere(requestId);
     const line = this.requests.get(requestId)?.line;
     if (line?.outcome === undefined) return undefined;
     if (line.settled === undefined && !line.sending) {
@@ -619,6 +1103,25 @@ export class LiveResponseService implements LiveResponseApi {
     }
     const result = await line.outcome;
     return result.action === undefined ? result : undefined;
+  }
+
+  /**
+   * Withdraws a request queued on another replica, in one atomic step with that replica's own claim
+   * to send it: one or the other wins. Its owner stops it at its next sync, and never sends it.
+   */
+  private async withdrawElsewhere(requestId: string): Promise<SubmittedRequest | undefined> {
+    if (!this.registry.shared || !looksLikeRequestId(requestId)) return undefined;
+    const record = await this.registry.withdraw(requestId);
+    if (record?.state !== "withdrawn") return undefined;
+    const { machineId } = record;
+    this.logger.info(
+      { requestId, machineId, owner: record.owner },
+      "a request queued on another replica withdrawn",
+    );
+    return {
+      ...withoutAction({ requestId, machineId, machine: record.machine ?? undefined }),
+      withdrawn: true,
+    };
   }
 
   /** Every request still queued, with its place, in the order they were made. */
@@ -630,8 +1133,22 @@ export class LiveResponseService implements LiveResponseApi {
     );
   }
 
+  /**
+   * Resolves once every request this process had has its outcome and the shared index has heard
+   * it (call after `close`, before the index's connection closes): a withdrawn request must not be
+   * left queued there for another replica to adopt. Nor is a poll round left in flight.
+   */
+  async flush(): Promise<void> {
+    await Promise.all([...this.requests.values()].map(({ line }) => line?.outcome));
+    await Promise.all([...this.writes.values()]);
+    await this.poller.settled();
+  }
+
   /** Withdraws every request still queued (none is submitted after the service is closed) and stops polling. */
   close(): void {
+    this.closed = true;
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
     this.poller.close();
     for (const { line } of this.requests.values()) {
       if (line && line.settled === undefined && !line.sending) {
@@ -666,9 +1183,9 @@ export class LiveResponseService implements LiveResponseApi {
     id: string,
     options: CallOptions = {},
   ): Promise<{ requestId: string | null; action: MachineAction }> {
-    const { requestId, actionId } = this.resolve(id);
+    const { requestId, actionId } = await this.resolve(id);
     // The shared poller's state when fresh (or final) costs no read.
-    const cached = this.poller.cached(actionId);
+    const cached = this.poller.cached(actionId) ?? (await this.poller.sharedState(actionId));
     if (cached !== undefined) return { requestId, action: cached };
     const action = await this.client.getMachineAction(actionId, options);
     this.poller.observe(action);
@@ -680,7 +1197,7 @@ export class LiveResponseService implements LiveResponseApi {
     comment: string,
     options: CallOptions = {},
   ): Promise<{ requestId: string | null; action: MachineAction; alreadyFinal: boolean }> {
-    const { requestId, actionId } = this.resolve(id);
+    const { requestId, actionId } = await this.resolve(id);
     try {
       const action = await this.client.cancelMachineAction(actionId, comment, options);
       this.poller.observe(action);
@@ -701,15 +1218,17 @@ export class LiveResponseService implements LiveResponseApi {
     return this.results.of(action, options);
   }
 
-  /** A request id of this process, or an MDE action id. */
-  private resolve(id: string): { requestId: string | null; actionId: string } {
+  /** A request id (of this process, or of any replica through the shared index), or an MDE action id. */
+  private async resolve(id: string): Promise<{ requestId: string | null; actionId: string }> {
     if (typeof id === "string" && looksLikeRequestId(id)) {
       const quoted = JSON.stringify(id.length > 64 ? `${id.slice(0, 64)}…` : id);
-      const record = this.requests.get(id);
+      const record = this.requests.get(id) ?? (await this.resolveElsewhere(id, quoted));
       if (record === undefined) {
         throw new InvalidInputError(
           "action_id",
-          `no request with id ${quoted} in this server; request ids live only as long as the server process — use the action_id`,
+          this.registry.shared
+            ? `no request with id ${quoted} known to any replica of this server (request ids are kept as long as an action can last, 3 days) — use the action_id`
+            : `no request with id ${quoted} in this server; request ids live only as long as the server process — use the action_id`,
         );
       }
       if (record.actionId === undefined) {
@@ -723,6 +1242,26 @@ export class LiveResponseService implements LiveResponseApi {
     }
     const actionId = assertActionId(id, "action_id");
     return { requestId: this.requestOfAction.get(actionId.toLowerCase()) ?? null, actionId };
+  }
+
+  /** A request of another replica, as the shared index has it. */
+  private async resolveElsewhere(id: string, quoted: string): Promise<RequestRecord | undefined> {
+    if (!this.registry.shared) return undefined;
+    const record = await this.registry.get(id);
+    if (record === undefined) return undefined;
+    if (record.state === "queued" || record.state === "submitting" || record.state === "withdrawn") {
+      throw new InvalidInputError(
+        "action_id",
+        record.state === "withdrawn"
+          ? `request ${quoted} has no action: it was withdrawn before it was sent to device ${record.machineId}`
+          : `request ${quoted} has no action yet: it is ${record.state === "queued" ? "queued" : "being submitted"} for device ${record.machineId}; call again in a moment`,
+      );
+    }
+    return {
+      machineId: record.machineId,
+      actionId: record.actionId ?? undefined,
+      error: record.failure ?? "its submit failed",
+    };
   }
 }
 

@@ -247,9 +247,14 @@ export class SessionTracker implements HeldActionRefresher {
     this.giveBack();
   }
 
-  /** An action in flight found without a submit of this process (reconciliation on start). */
+  /** An action in flight found without a submit of this process (reconciled on start, or adopted from a dead replica). */
   adopt(action: MachineAction, machineId: string): void {
     if (this.track(action, machineId)) this.adoptShared(action.id.toLowerCase());
+  }
+
+  /** Another replica counts and follows this action now: its slot here is freed as if it ended. */
+  release(actionId: string): void {
+    this.free(actionId.toLowerCase());
   }
 
   isHeld(actionId: string): boolean {

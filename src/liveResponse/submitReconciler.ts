@@ -80,6 +80,25 @@ export class SubmitReconciler {
     throw new SubmitOutcomeUnknownError(machineId, tag, second.error);
   }
 
+  /**
+   * A submit another replica may have sent before it died (`madeAt`: epoch ms when the request was
+   * made): the action carrying `tag` is looked for first, twice, and the request is sent only if
+   * none is found, as `submit` sends it.
+   */
+  async submitUnlessFound(
+    machineId: string,
+    request: RunLiveResponseRequest,
+    tag: string,
+    madeAt: number,
+    admission?: Admission,
+  ): Promise<ReconciledSubmit> {
+    const since = new Date(madeAt - CLOCK_SKEW_MS);
+    const unknown = new Error("the replica that was sending it died");
+    const found = await this.lookUp(machineId, tag, since, 2, unknown);
+    if (found) return { action: found, recovered: true };
+    return this.submit(machineId, request, tag, undefined, admission);
+  }
+
   /** One send; a failure that certainly did not execute is thrown, an unclear one returned. */
   private async send(
     machineId: string,

@@ -153,13 +153,17 @@ export interface LiveResponseApi {
   /**
    * A request queued by `submit` that has no action yet: waits up to `waitMs` for its submit, and returns
    * its entry while it is still queued (with its current place), or once its submit failed or it was
-   * withdrawn. Undefined once it has an action (read it with getAction), or for any other id.
+   * withdrawn. Undefined once it has an action (read it with getAction), or for any other id. With
+   * replicas, a request queued on another replica is answered from the shared index (its place as its
+   * owner last wrote it).
    */
   queuedRequest(requestId: string, options: WaitOptions): Promise<SubmittedRequest | undefined>;
   /**
    * Withdraws a request still queued, so it is never submitted, and returns its entry (`withdrawn`); a
    * request whose queued submit failed comes back as it is. Undefined when the id names no queued
-   * request or its action exists (waiting for a submit under way): cancel the action instead.
+   * request or its action exists (waiting for a submit under way): cancel the action instead. With
+   * replicas, a request queued on another replica is withdrawn too, until that replica claims it to
+   * send it.
    */
   withdraw(requestId: string): Promise<SubmittedRequest | undefined>;
   /** An action by MDE action id or by our request id. */

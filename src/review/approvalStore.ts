@@ -50,4 +50,6 @@ export interface ApprovalStore {
   onChange(listener: ApprovalListener): () => void;
   /** Waits for the writes still under way. */
   flush(): Promise<void>;
+  /** Lets go of what the store holds open (a shared store's change subscription); absent when nothing is. */
+  close?(): Promise<void>;
 }

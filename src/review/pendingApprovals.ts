@@ -1,15 +1,16 @@
-import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { scaleMs } from "../config/time.js";
-import {
-  APPROVAL_ID_PREFIX,
-  PendingFileSchema,
-  type PendingApproval,
-  type ReviewDecision,
-} from "./pendingApproval.js";
+import { PendingFileSchema, type PendingApproval } from "./pendingApproval.js";
 import type { ApprovalListener, ApprovalStore, Decide, NewApproval } from "./approvalStore.js";
-import { ReviewError } from "./reviewError.js";
+import {
+  claimedApproval,
+  decidedApproval,
+  expiredIfDue,
+  newApproval,
+  newestFirst,
+  withdrawnApproval,
+} from "./approvalTransitions.js";
+import { waitForDecision } from "./decisionWait.js";
 
 export interface PendingApprovalsOptions {
   /** The JSON file that keeps them across restarts; undefined keeps them in memory only. */
@@ -54,19 +55,8 @@ export class PendingApprovals implements ApprovalStore {
     return new PendingApprovals(options.file, approvals, options.timeScale ?? 1, options.now ?? Date.now);
   }
 
-  /** Minutes of the policy, scaled like every server duration. */
-  private inMinutes(minutes: number): string {
-    return new Date(this.now() + scaleMs(minutes * 60_000, this.timeScale)).toISOString();
-  }
-
   async add(request: NewApproval, expiresMinutes: number): Promise<PendingApproval> {
-    const approval: PendingApproval = {
-      ...request,
-      id: `${APPROVAL_ID_PREFIX}${randomBytes(8).toString("hex")}`,
-      status: "pending",
-      created_at: new Date(this.now()).toISOString(),
-      expires_at: this.inMinutes(expiresMinutes),
-    };
+    const approval = newApproval(request, { now: this.now(), expiresMinutes, timeScale: this.timeScale });
     await this.save(approval);
     return approval;
   }
@@ -81,7 +71,7 @@ export class PendingApprovals implements ApprovalStore {
   /** Every request, newest first, each expired when its time is up. */
   async list(): Promise<PendingApproval[]> {
     const all = await Promise.all([...this.approvals.values()].map((a) => this.expireIfDue(a)));
-    return all.sort((a, b) => b.created_at.localeCompare(a.created_at));
+    return all.sort(newestFirst);
   }
 
   /**
@@ -94,32 +84,12 @@ export class PendingApprovals implements ApprovalStore {
     expiresMinutes: number,
     record: (decided: PendingApproval) => Promise<void> = async () => {},
   ): Promise<PendingApproval> {
-    const approval = await this.get(id);
-    if (approval === undefined) throw new ReviewError("NOT_FOUND", `no request ${id} awaits review`);
-    if (approval.status === "expired")
-      throw new ReviewError("EXPIRED", "this request expired before a decision");
-    if (approval.status !== "pending" || this.deciding.has(id))
-      throw new ReviewError("NOT_PENDING", `this request was already ${approval.status}`);
-    if (decide.payloadSha256 !== approval.payload_sha256) {
-      throw new ReviewError(
-        "PAYLOAD_MISMATCH",
-        "the decision names another payload than the one pending: reload and review it again",
-      );
-    }
-    if (decide.approve && approval.two_person && decide.reviewer === requesterName(approval)) {
-      throw new ReviewError(
-        "SAME_PERSON",
-        "the two-person rule is on: another reviewer than the requester must approve this request",
-      );
-    }
-    const decision: ReviewDecision = {
-      reviewer: decide.reviewer,
-      reason: decide.reason,
-      at: new Date(this.now()).toISOString(),
-    };
-    const decided: PendingApproval = decide.approve
-      ? { ...approval, status: "approved", decision, expires_at: this.inMinutes(expiresMinutes) }
-      : { ...approval, status: "denied", decision };
+    const decided = decidedApproval(id, await this.get(id), decide, {
+      now: this.now(),
+      expiresMinutes,
+      timeScale: this.timeScale,
+      deciding: this.deciding.has(id),
+    });
     // Two reviewers deciding at once: the second is refused while the first is recorded.
     this.deciding.add(id);
     try {
@@ -133,11 +103,8 @@ export class PendingApprovals implements ApprovalStore {
 
   /** The agent withdrew it (cancel_action); true when it was still pending or approved. */
   async withdraw(id: string): Promise<PendingApproval | undefined> {
-    const approval = await this.get(id);
-    if (approval === undefined || (approval.status !== "pending" && approval.status !== "approved"))
-      return undefined;
-    const withdrawn: PendingApproval = { ...approval, status: "withdrawn" };
-    await this.save(withdrawn);
+    const withdrawn = withdrawnApproval(await this.get(id));
+    if (withdrawn !== undefined) await this.save(withdrawn);
     return withdrawn;
   }
 
@@ -147,13 +114,11 @@ export class PendingApprovals implements ApprovalStore {
    */
   async claim(id: string): Promise<PendingApproval | undefined> {
     // Checked and taken without a pause in between: two callers cannot both see it approved.
-    const approval = this.approvals.get(id);
-    const usable = approval?.status === "approved" && Date.parse(approval.expires_at) > this.now();
-    if (!usable) {
+    const claimed = claimedApproval(this.approvals.get(id), this.now());
+    if (claimed === undefined) {
       await this.get(id);
       return undefined;
     }
-    const claimed: PendingApproval = { ...approval, status: "submitted", submitted: [] };
     await this.save(claimed);
     return claimed;
   }
@@ -164,28 +129,11 @@ export class PendingApprovals implements ApprovalStore {
   }
 
   /** Resolves with the request once it is no longer pending, or as it is when `waitMs` ran out. */
-  async waitForDecision(
+  waitForDecision(
     id: string,
-    { waitMs, signal }: { waitMs: number; signal?: AbortSignal | undefined },
+    options: { waitMs: number; signal?: AbortSignal | undefined },
   ): Promise<PendingApproval | undefined> {
-    const current = await this.get(id);
-    if (current?.status !== "pending" || waitMs <= 0) return current;
-    const expiresIn = Date.parse(current.expires_at) - this.now();
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        off();
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      // Expiry wakes the waiter too (at most the call's wait, never past the call).
-      const timer = setTimeout(done, Math.max(0, Math.min(waitMs, expiresIn + 1)));
-      const off = this.onChange((a) => {
-        if (a.id === id && a.status !== "pending") done();
-      });
-      signal?.addEventListener("abort", done, { once: true });
-    });
-    return this.get(id);
+    return waitForDecision(this, id, { ...options, now: this.now });
   }
 
   /** Calls `listener` with every changed request; returns the unsubscribe function. */
@@ -200,9 +148,8 @@ export class PendingApprovals implements ApprovalStore {
   }
 
   private async expireIfDue(approval: PendingApproval): Promise<PendingApproval> {
-    const live = approval.status === "pending" || approval.status === "approved";
-    if (!live || Date.parse(approval.expires_at) > this.now()) return approval;
-    const expired: PendingApproval = { ...approval, status: "expired" };
+    const expired = expiredIfDue(approval, this.now());
+    if (expired === undefined) return approval;
     await this.save(expired);
     return expired;
   }

@@ -99,6 +99,7 @@ export async function auditOutcome(
       who: ctx.requester,
       action_id: action.id,
       command_index: result.index,
+      ...("exitCode" in result ? { exit_code: result.exitCode } : {}),
       artifacts,
     });
   }

@@ -34,7 +34,7 @@ export async function askConsole(
     await ctx.audit.require({ kind: "approval_refused", ...record, response: "unsupported" });
     throw new ApprovalError(
       "APPROVAL_UNAVAILABLE",
-      `this request needs a reviewer's approval in the review console (${decision.rule}), and this server has no review console`,
+      `this request needs a reviewer's approval in the review console (${decision.rule}), and this server has no review console: over stdio, start the server with --review-port PORT (MDE_REVIEW_PORT); over HTTP it is at /review`,
     );
   }
   await ctx.audit.require({ kind: "approval_requested", ...record });

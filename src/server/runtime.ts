@@ -3,15 +3,23 @@ import type { TokenProvider } from "../auth/tokenProvider.js";
 import type { Settings } from "../config/settings.js";
 import { CoordinationRedis } from "../coordination/coordinationRedis.js";
 import { RedisLocks } from "../coordination/redisLocks.js";
+import { RedisPolling } from "../coordination/redisPolling.js";
+import { RedisRequestRegistry } from "../coordination/redisRequestRegistry.js";
 import { RedisSemaphore } from "../coordination/redisSemaphore.js";
 import { DefenderClient } from "../defender/defenderClient.js";
-import { DEFAULT_TIMEOUTS } from "../defender/httpTransport.js";
+import { DEFAULT_TIMEOUTS, type ApiCallObserver } from "../defender/httpTransport.js";
 import { ApiLimiters } from "../defender/limits/apiLimiters.js";
-import { LiveResponseService } from "../liveResponse/liveResponseService.js";
+import {
+  DEFAULT_IDLE_POLL_INTERVAL_SECONDS,
+  LiveResponseService,
+} from "../liveResponse/liveResponseService.js";
 import type { Logger } from "../logger.js";
 import { PolicyStore } from "../policy/policyStore.js";
+import { openApprovalStore } from "../review/openApprovalStore.js";
+import type { ReviewConsole } from "../review/console/reviewConsole.js";
+import { createReviewConsole, reviewConsoleWanted, reviewStoreFile } from "../review/console/reviewSetup.js";
 import { toolAllowed } from "../policy/toolAccess.js";
-import { recordFinalStatuses } from "../safety/auditOutcome.js";
+import { auditSubmitted, auditUnsubmitted, recordFinalStatuses } from "../safety/auditOutcome.js";
 import { AuditTrail } from "../safety/auditTrail.js";
 import { version } from "../version.js";
 import { TOOLS } from "../tools/registry.js";
@@ -27,6 +35,8 @@ export interface Runtime {
   coordination: CoordinationRedis | undefined;
   /** True when the tools act on the embedded simulator rather than a tenant. */
   simulated: boolean;
+  /** The review console (over HTTP at /review; over stdio with MDE_REVIEW_PORT); undefined otherwise. */
+  review: ReviewConsole | undefined;
   /** Stops following actions, closes connections and the embedded simulator. */
   close(): Promise<void>;
 }
@@ -37,7 +47,10 @@ export interface Runtime {
  * the live response domain, and the audit log (MDE_AUDIT_LOG). A policy file that cannot be loaded
  * stops the start: there is no previous policy to fall back on.
  */
-export async function createRuntime(settings: Settings, { logger }: { logger: Logger }): Promise<Runtime> {
+export async function createRuntime(
+  settings: Settings,
+  { logger, onApiCall }: { logger: Logger; onApiCall?: ApiCallObserver },
+): Promise<Runtime> {
   const policy = await PolicyStore.open({ file: settings.MDE_POLICY_FILE, logger });
   const current = policy.current();
   logger.info(
@@ -103,8 +116,19 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
       timeScale: settings.MDE_TIME_SCALE,
       ca: target.ca,
       limiters,
+      onApiCall,
       logger,
     });
+    // Replicas share request ids and queued requests (a dead one's are adopted), and one poller per tenant.
+    const requests = coordination && new RedisRequestRegistry(coordination, leases);
+    const polling =
+      coordination &&
+      new RedisPolling(coordination, {
+        ...leases,
+        tenantId: target.tokenSettings.tenantId ?? "default",
+        intervalMs: settings.MDE_POLL_INTERVAL_SECONDS * 1000,
+        idleIntervalMs: DEFAULT_IDLE_POLL_INTERVAL_SECONDS * 1000,
+      });
     const liveResponse = new LiveResponseService({
       client,
       downloadDir: settings.MDE_DOWNLOAD_DIR,
@@ -119,6 +143,8 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
           ...leases,
         }),
         devices: new RedisLocks(coordination, leases),
+        requests,
+        polling,
       },
       logger,
     });
@@ -126,10 +152,38 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
       client_name: `${SERVER_NAME} (poller)`,
       client_version: version,
     });
-    // A restart must neither forget this server's actions still in flight nor count them twice.
+    // A dead replica's request this one submits is in this one's audit log.
+    liveResponse.onAdoptedOutcome((entry, comment) => {
+      const requester = { client_name: `${SERVER_NAME} (adopted from a replica)`, client_version: version };
+      const ctx = { audit, callId: entry.requestId, requester, liveResponse };
+      audit.track(entry.action ? auditSubmitted(ctx, entry, comment) : auditUnsubmitted(ctx, entry));
+    });
+    // A restart must neither forget this server's actions still in flight nor count them twice; with
+    // replicas it takes back only those no live replica follows, so it must be alive in the index first.
+    requests?.start();
     const { adopted } = await liveResponse.reconcile();
     if (adopted > 0)
       logger.info({ adopted }, "took back the sessions of this server's actions still in flight");
+    polling?.start();
+    // Approval mode console needs somewhere to show requests: without a console they are refused.
+    const review = reviewConsoleWanted(settings)
+      ? await createReviewConsole(settings, {
+          store: await openApprovalStore({
+            // With REDIS_URL every replica shows and decides the same approvals: no file.
+            file: coordination ? undefined : reviewStoreFile(settings, logger),
+            timeScale: settings.MDE_TIME_SCALE,
+            redis:
+              coordination && settings.REDIS_URL !== undefined
+                ? { coordination, url: settings.REDIS_URL, logger }
+                : undefined,
+          }),
+          audit,
+          policy,
+          liveResponse,
+          logger,
+          tokenSettings: target.tokenSettings,
+        })
+      : undefined;
     logger.info(
       {
         apiBase: target.endpoints.apiBaseUrl,
@@ -152,11 +206,20 @@ export async function createRuntime(settings: Settings, { logger }: { logger: Lo
         logger,
         policy,
         audit,
+        ...(review ? { review: review.store } : {}),
+        ...(coordination ? { coordination } : {}),
       },
       simulated: target.simulated,
+      review,
       close: async () => {
+        review?.close();
+        await review?.store.flush();
+        await review?.store.close?.();
         // Requests still queued here are withdrawn: nothing is submitted once the server stops.
         liveResponse.close();
+        await liveResponse.flush();
+        await polling?.stop();
+        await requests?.close();
         // Their withdrawal is recorded before the log closes.
         await audit.close();
         await policy.close();

@@ -2,6 +2,8 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Settings } from "../config/settings.js";
 import { createLogger } from "../logger.js";
+import { startReviewServer, type RunningReviewServer } from "../review/console/reviewServer.js";
+import { printSignInLink } from "../review/console/reviewSetup.js";
 import { version } from "../version.js";
 import { createMcpServer } from "./createMcpServer.js";
 import { createRuntime } from "./runtime.js";
@@ -21,12 +23,19 @@ export async function runStdioServer(settings: Settings): Promise<void> {
     pollIntervalSeconds: settings.MDE_POLL_INTERVAL_SECONDS,
   });
   const stop = stopRequest(server);
+  let review: RunningReviewServer | undefined;
   try {
+    if (runtime.review !== undefined && settings.MDE_REVIEW_PORT !== undefined) {
+      review = await startReviewServer(runtime.review, { port: settings.MDE_REVIEW_PORT, logger });
+      // Over stdio the person at this terminal is the reviewer: the link is theirs, on stderr only.
+      printSignInLink(runtime.review, review.origin);
+    }
     await server.connect(new StdioServerTransport());
     logger.info({ version, transport: "stdio", simulated: runtime.simulated }, "MCP server ready");
     logger.info({ reason: await stop.reason }, "shutting down");
   } finally {
     stop.dispose();
+    await review?.close();
     await server.close();
     await runtime.close();
   }

@@ -180,6 +180,28 @@ export const DEMO_SCENARIO: ScenarioInput = {
       displayName: "mde-live-response-mcp (demo)",
       clientSecret: "Dem8Q~SimulatorOnly.NotARealSecret-0000000000",
       roles: ["Machine.LiveResponse", "Machine.Read.All", "Library.Manage"],
+      // The review console's Entra ID sign-in on this machine (MDE_REVIEW_ENTRA): loopback redirect
+      // URIs match whatever port the console listens on.
+      redirectUris: [
+        "http://127.0.0.1/review/signin/entra/callback",
+        "http://localhost/review/signin/entra/callback",
+      ],
+    },
+  ],
+  // People who sign in to the review console: Dana holds the reviewer app role, John does not.
+  users: [
+    {
+      upn: "dana@contoso.com",
+      displayName: "Dana Whitfield",
+      password: "Dana-SimulatorOnly-NotARealPassword",
+      roles: ["LiveResponse.Reviewer"],
+      deviceGroups: [],
+    },
+    {
+      upn: "jdoe@contoso.com",
+      displayName: "John Doe",
+      password: "Jdoe-SimulatorOnly-NotARealPassword",
+      deviceGroups: [],
     },
   ],
   devices: [

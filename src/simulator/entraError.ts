@@ -18,6 +18,16 @@ export function entraError(status: number, error: string, aadsts: number, messag
   return { status, error, aadsts, message };
 }
 
+/** AADSTS900144: a required parameter is absent. */
+export function missingParameter(name: string): EntraError {
+  return entraError(
+    400,
+    "invalid_request",
+    900144,
+    `The request body must contain the following parameter: '${name}'.`,
+  );
+}
+
 /** `timestamp` in Entra's "YYYY-MM-DD hh:mm:ssZ" format. */
 function entraTimestamp(now: Date): string {
   return now

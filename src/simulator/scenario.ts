@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { isRegistrableRedirectUri } from "./redirectUri.js";
 
 /**
  * A simulator scenario: the tenant a user develops against. One JSON file describes the app
@@ -30,6 +31,17 @@ export const AppRegistrationSchema = z.object({
     .optional(),
   /** The delegated scopes the app exposes as a resource (e.g. mcp.access); a user token asks for these. */
   exposedScopes: z.array(z.string().regex(/^[A-Za-z0-9._-]+$/)).optional(),
+  /**
+   * Web redirect URIs the authorization endpoint may send a user back to with a code (https, or http
+   * on localhost / 127.0.0.1, where the port is not compared, as Entra matches loopback URIs).
+   */
+  redirectUris: z
+    .array(
+      z.string().refine(isRegistrableRedirectUri, {
+        error: "a redirect URI is an absolute https:// URL, or http:// on localhost or 127.0.0.1",
+      }),
+    )
+    .optional(),
 });
 export type AppRegistration = z.infer<typeof AppRegistrationSchema>;
 

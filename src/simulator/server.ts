@@ -128,6 +128,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     isDefenderResource: (resource) => isDefenderAudience(resource, [origins.api]),
     authorityHost: () => origins.api,
     isDown: () => faults.current().tokenEndpointDown,
+    timeScale,
   });
   let tokenBaseline = { issued: 0, refused: 0 };
   const stats = new StatsRecorder(clock, timeScale, {

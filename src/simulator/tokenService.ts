@@ -4,16 +4,18 @@ import {
   generateKeyPairSync,
   randomBytes,
   randomUUID,
-  timingSafeEqual,
   type KeyObject,
 } from "node:crypto";
 import type http from "node:http";
 import { z } from "zod";
+import { asksForIdToken, AuthorizationCodes, type BrowserReply } from "./authorizationCodes.js";
 import { checkClientAssertion } from "./clientAssertion.js";
-import { entraError, entraErrorReply, type EntraError } from "./entraError.js";
-import { BodyTooLargeError, readBody, writeJson, type JsonReply } from "./httpUtil.js";
+import { entraError, entraErrorReply, missingParameter, type EntraError } from "./entraError.js";
+import { BodyTooLargeError, readBody, writeJson, writeText, type JsonReply } from "./httpUtil.js";
 import { decodeJwt, signJwtRs256, verifyJwtSignature, type DecodedJwt } from "./jwt.js";
+import { sameSecret } from "./sameSecret.js";
 import type { AppRegistration, ScenarioUser } from "./scenario.js";
+import { signInErrorHtml } from "./signInPage.js";
 import {
   audiencesOf,
   clientInfo,
@@ -25,6 +27,7 @@ import {
   parseScopeRequest,
   shown,
   tenantUsers,
+  userWithPassword,
   type TenantUser,
 } from "./userTokens.js";
 
@@ -32,10 +35,11 @@ import {
  * An Entra-like token endpoint that real msal-node accepts as its authority: OpenID configuration,
  * instance discovery, signing keys, and on the v2 and v1 token endpoints the client-credentials
  * grant (client secret or certificate-signed client assertion), user tokens through the resource
- * owner password grant (test-only: scenario users have passwords), and the On-Behalf-Of grant that
+ * owner password grant (test-only: scenario users have passwords), the On-Behalf-Of grant that
  * trades a user's token for this tenant's API (e.g. the MCP server's) for a token for another
- * resource (Defender) for the same user. The simulated API checks the bearer tokens it issues with
- * `verifyBearer`.
+ * resource (Defender) for the same user, and a web app's sign-in: the authorization code flow with
+ * PKCE (the authorize endpoint's sign-in form, then the `authorization_code` grant with an ID token).
+ * The simulated API checks the bearer tokens it issues with `verifyBearer`.
  */
 export interface TokenServiceOptions {
   tenantId: string;
@@ -57,6 +61,8 @@ export interface TokenServiceOptions {
   now?: () => number;
   /** RSA signing key; Entra signs every tenant's tokens with the same keys, so services may share one. Default: a fresh key. */
   signingKey?: KeyObject;
+  /** Divides the authorization code's lifetime (default 1); token lifetimes are not scaled (see tokenLifetimeSeconds). */
+  timeScale?: number;
 }
 
 export interface VerifiedCaller {
@@ -99,6 +105,9 @@ export interface TokenService {
 
 /** A client renews its token about once an hour, so this covers any test run and stays small in a long-running simulator. */
 const MAX_KEPT_TOKENS = 1_000;
+const NO_STORE = { "cache-control": "no-store, no-cache", pragma: "no-cache" };
+/** What Entra issues an access token for when a sign-in asks only for OpenID scopes. */
+const GRAPH = "https://graph.microsoft.com";
 
 const CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -122,15 +131,6 @@ const AccessTokenClaimsSchema = z.looseObject({
 });
 type AccessTokenClaims = z.infer<typeof AccessTokenClaimsSchema>;
 
-function missing(field: string): EntraError {
-  return entraError(
-    400,
-    "invalid_request",
-    900144,
-    `The request body must contain the following parameter: '${field}'.`,
-  );
-}
-
 function tenantNotFound(tenant: string): EntraError {
   return entraError(
     400,
@@ -147,13 +147,6 @@ function invalidSecret(clientId: string): EntraError {
     7000215,
     `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
   );
-}
-
-function sameSecret(a: string, b: string): boolean {
-  // Hashing first gives equal lengths, so the comparison time says nothing about either value.
-  const ha = createHash("sha256").update(a).digest();
-  const hb = createHash("sha256").update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
 
 function isHttpsUrl(value: string): boolean {
@@ -217,6 +210,13 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   const registerApp = (app: AppRegistration) => apps.set(app.clientId.toLowerCase(), app);
   options.apps.forEach(registerApp);
   const users = tenantUsers(tenantId, options.users ?? []);
+  const codes = new AuthorizationCodes({
+    tenantId,
+    app: (clientId) => apps.get(clientId.toLowerCase()),
+    users,
+    nowMs,
+    timeScale: options.timeScale ?? 1,
+  });
 
   /** The app a resource names: its client id or one of its Application ID URIs. */
   const appForResource = (resource: string): AppRegistration | undefined => {
@@ -311,7 +311,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
 
   function instanceDiscovery(url: URL, origin: string): JsonReply | EntraError {
     const endpoint = url.searchParams.get("authorization_endpoint");
-    if (!endpoint) return missing("authorization_endpoint");
+    if (!endpoint) return missingParameter("authorization_endpoint");
     let authorize: URL;
     try {
       authorize = new URL(endpoint);
@@ -393,7 +393,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       return ok ? { certificate: false } : invalidSecret(app.clientId);
     }
     const assertionType = params.get("client_assertion_type");
-    if (assertionType === null) return missing("client_assertion_type");
+    if (assertionType === null) return missingParameter("client_assertion_type");
     if (assertionType !== CLIENT_ASSERTION_TYPE) {
       return entraError(
         400,
@@ -441,8 +441,8 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     const params = new URLSearchParams(isForm ? body.toString("utf8") : "");
 
     const grantType = params.get("grant_type");
-    if (grantType === null) return missing("grant_type");
-    if (!["client_credentials", "password", JWT_BEARER_GRANT].includes(grantType)) {
+    if (grantType === null) return missingParameter("grant_type");
+    if (!["client_credentials", "password", "authorization_code", JWT_BEARER_GRANT].includes(grantType)) {
       return entraError(
         400,
         "unsupported_grant_type",
@@ -451,13 +451,26 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       );
     }
     const clientId = params.get("client_id");
-    if (clientId === null) return missing("client_id");
+    if (clientId === null) return missingParameter("client_id");
+    if (grantType === "authorization_code") {
+      if (version !== "v2") {
+        return entraError(
+          400,
+          "unsupported_grant_type",
+          70003,
+          "The simulator redeems authorization codes at the v2.0 token endpoint only.",
+        );
+      }
+      if (params.get("scope") === null) return missingParameter("scope");
+      const client = authenticatedClient(req, url, tenant, params, clientId, grantType);
+      return "status" in client ? client : codeGrant(req, params, client.app, client.appidacr);
+    }
 
     let resource: string;
     let scopeNames: string[] = [];
     if (version === "v2") {
       const scope = params.get("scope");
-      if (scope === null) return missing("scope");
+      if (scope === null) return missingParameter("scope");
       if (grantType === "client_credentials") {
         const fromScope = resourceFromScope(scope);
         if (typeof fromScope !== "string") return fromScope;
@@ -469,33 +482,16 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       }
     } else {
       const given = params.get("resource");
-      if (given === null) return missing("resource");
+      if (given === null) return missingParameter("resource");
       resource = given;
     }
     resource = resource.replace(/\/+$/, "");
     const resourceError = checkResource(resource);
     if (resourceError) return resourceError;
 
-    const app = apps.get(clientId.toLowerCase());
-    if (!app) {
-      return entraError(
-        400,
-        "unauthorized_client",
-        700016,
-        `Application with identifier '${shown(clientId)}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
-      );
-    }
-
-    // A public client proves nothing about itself (it runs on a user's machine); only a user's grant may name one.
-    let appidacr = "0";
-    if (!(grantType === "password" && app.publicClient)) {
-      const origins = [...new Set([host(), originOf(req)])];
-      const endpoints = [url.pathname, `/${tenant}/oauth2/v2.0/token`, `/${tenant}/oauth2/token`];
-      const acceptedAudiences = [...new Set(endpoints.flatMap((p) => origins.map((o) => `${o}${p}`)))];
-      const auth = authenticate(params, app, acceptedAudiences);
-      if ("status" in auth) return auth;
-      appidacr = auth.certificate ? "2" : "1";
-    }
+    const client = authenticatedClient(req, url, tenant, params, clientId, grantType);
+    if ("status" in client) return client;
+    const { app, appidacr } = client;
 
     let accessToken: string;
     let delegated: { user: TenantUser; scp: string[] } | undefined;
@@ -509,10 +505,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       accessToken = issueUserToken(app, appidacr, user, resource, grant);
       delegated = { user, scp: grant.scp };
     }
-    issued += 1;
-    issuedTokens.push(accessToken);
-    if (issuedTokens.length > MAX_KEPT_TOKENS) issuedTokens.shift();
-    const headers = { "cache-control": "no-store, no-cache", pragma: "no-cache" };
+    recordIssued(accessToken);
     // A user's token names what it grants, and MSAL keys its cache of user tokens by client_info.
     const userFields = delegated
       ? {
@@ -526,7 +519,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     if (version === "v2") {
       return {
         status: 200,
-        headers,
+        headers: NO_STORE,
         body: {
           token_type: "Bearer",
           ...userFields,
@@ -540,7 +533,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     const now = nowSeconds();
     return {
       status: 200,
-      headers,
+      headers: NO_STORE,
       body: {
         token_type: "Bearer",
         ...userFields,
@@ -557,13 +550,122 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   /** Resource owner password credentials: the scenario user whose UPN and password these are. */
   function passwordUser(params: URLSearchParams): TenantUser | EntraError {
     const username = params.get("username");
-    if (username === null) return missing("username");
+    if (username === null) return missingParameter("username");
     const password = params.get("password");
-    if (password === null) return missing("password");
-    const user = users.find((u) => u.upn.toLowerCase() === username.toLowerCase());
-    // The same answer and the same work for an unknown user and a wrong password.
-    const ok = sameSecret(password, user?.password ?? randomBytes(16).toString("hex"));
-    return user && ok ? user : invalidCredentials();
+    if (password === null) return missingParameter("password");
+    return userWithPassword(users, username, password) ?? invalidCredentials();
+  }
+
+  function recordIssued(accessToken: string): void {
+    issued += 1;
+    issuedTokens.push(accessToken);
+    if (issuedTokens.length > MAX_KEPT_TOKENS) issuedTokens.shift();
+  }
+
+  /**
+   * The app a token request names, once it proved itself. A public client proves nothing (it runs on
+   * a user's machine), so it may only ask for a user's tokens, which the user's own sign-in vouches for.
+   */
+  function authenticatedClient(
+    req: http.IncomingMessage,
+    url: URL,
+    tenant: string,
+    params: URLSearchParams,
+    clientId: string,
+    grantType: string,
+  ): { app: AppRegistration; appidacr: string } | EntraError {
+    const app = apps.get(clientId.toLowerCase());
+    if (!app) {
+      return entraError(
+        400,
+        "unauthorized_client",
+        700016,
+        `Application with identifier '${shown(clientId)}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+      );
+    }
+    if (app.publicClient && (grantType === "password" || grantType === "authorization_code")) {
+      return { app, appidacr: "0" };
+    }
+    const origins = [...new Set([host(), originOf(req)])];
+    const endpoints = [url.pathname, `/${tenant}/oauth2/v2.0/token`, `/${tenant}/oauth2/token`];
+    const acceptedAudiences = [...new Set(endpoints.flatMap((p) => origins.map((o) => `${o}${p}`)))];
+    const auth = authenticate(params, app, acceptedAudiences);
+    if ("status" in auth) return auth;
+    return { app, appidacr: auth.certificate ? "2" : "1" };
+  }
+
+  /**
+   * A web app redeems the code its user's browser brought back: an access token for the resource the
+   * authorize request named (Microsoft Graph when it named only OpenID scopes, as Entra does), and
+   * an ID token for the app itself. No refresh token: the simulator has no refresh grant.
+   */
+  function codeGrant(
+    req: http.IncomingMessage,
+    params: URLSearchParams,
+    app: AppRegistration,
+    appidacr: string,
+  ): JsonReply | EntraError {
+    const redeemed = codes.redeem(params, app);
+    if ("status" in redeemed) return redeemed;
+    const { user, scope, nonce } = redeemed;
+    const oidc = scope.split(/\s+/).filter((s) => OIDC_SCOPES.has(s));
+    let resource = GRAPH;
+    let grant: { scp: string[]; roles: string[] } = { scp: ["User.Read", ...oidc], roles: [] };
+    if (scope.split(/\s+/).some((s) => s !== "" && !OIDC_SCOPES.has(s))) {
+      const asked = parseScopeRequest(scope);
+      if ("status" in asked) return asked;
+      resource = asked.resource;
+      const granted = userGrant(user, resource, asked.names);
+      if ("status" in granted) return granted;
+      grant = granted;
+    }
+    const accessToken = issueUserToken(app, appidacr, user, resource, grant);
+    recordIssued(accessToken);
+    return {
+      status: 200,
+      headers: NO_STORE,
+      body: {
+        token_type: "Bearer",
+        scope: grant.scp.map((name) => (OIDC_SCOPES.has(name) ? name : `${resource}/${name}`)).join(" "),
+        expires_in: lifetime,
+        ext_expires_in: lifetime,
+        access_token: accessToken,
+        ...(asksForIdToken(scope) ? { id_token: issueIdToken(originOf(req), app, user, nonce) } : {}),
+        ...(params.get("client_info") === "1" ? { client_info: clientInfo(user, tenantId) } : {}),
+      },
+    };
+  }
+
+  /** A v2.0 ID token: who signed in to `app`, with the authorize request's nonce and the user's app roles. */
+  function issueIdToken(
+    origin: string,
+    app: AppRegistration,
+    user: TenantUser,
+    nonce: string | undefined,
+  ): string {
+    const iat = nowSeconds();
+    return signJwtRs256(
+      { typ: "JWT", kid },
+      {
+        aud: app.clientId,
+        iss: `${origin}/${tenantId}/v2.0`,
+        iat,
+        nbf: iat,
+        exp: iat + lifetime,
+        name: user.displayName ?? user.upn,
+        ...(nonce === undefined ? {} : { nonce }),
+        oid: user.oid,
+        preferred_username: user.upn,
+        rh: randomBytes(24).toString("base64url"),
+        ...(user.roles.length > 0 ? { roles: user.roles } : {}),
+        sid: randomUUID(),
+        sub: objectIdFor(tenantId, `${user.oid}/${app.clientId}`),
+        tid: tenantId,
+        uti: randomBytes(16).toString("base64url"),
+        ver: "2.0",
+      },
+      privateKey,
+    );
   }
 
   /**
@@ -573,7 +675,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   function assertionUser(params: URLSearchParams, app: AppRegistration): TenantUser | EntraError {
     if (params.get("requested_token_use") !== "on_behalf_of") return missingAssertionUse();
     const assertion = params.get("assertion");
-    if (assertion === null) return missing("assertion");
+    if (assertion === null) return missingParameter("assertion");
     const jwt = decodeJwt(assertion);
     if (!jwt) return invalidAssertion("the assertion is not a JWT");
     const checked = checkSignedToken(jwt);
@@ -682,8 +784,55 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     return { reply: (document as () => JsonReply | EntraError)(), tokenEndpoint };
   }
 
+  /** The pages a browser sees: the authorize endpoint's sign-in form and its answer. */
+  async function browserRoute(req: http.IncomingMessage, url: URL): Promise<BrowserReply | undefined> {
+    const [tenant, ...rest] = url.pathname.split("/").filter((s) => s !== "");
+    const path = rest.join("/");
+    if (tenant === undefined || (path !== "oauth2/v2.0/authorize" && path !== "login")) return undefined;
+    if (options.isDown?.()) {
+      return {
+        status: 503,
+        html: signInErrorHtml(
+          "temporarily_unavailable",
+          90033,
+          "A transient error has occurred. Please try again.",
+        ),
+      };
+    }
+    if (!isOurTenant(tenant)) {
+      const err = tenantNotFound(tenant);
+      return { status: 400, html: signInErrorHtml(err.error, err.aadsts, err.message) };
+    }
+    const loginPath = `/${tenant}/login`;
+    if (path === "oauth2/v2.0/authorize") {
+      if (req.method !== "GET")
+        return { status: 405, html: signInErrorHtml("invalid_request", 900561, "Use GET.") };
+      return codes.authorize(url.searchParams, loginPath);
+    }
+    if (req.method !== "POST")
+      return { status: 405, html: signInErrorHtml("invalid_request", 900561, "Use POST.") };
+    let body: Buffer;
+    try {
+      body = await readBody(req, MAX_TOKEN_REQUEST_BYTES);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        return {
+          status: 400,
+          html: signInErrorHtml("invalid_request", 90015, "The request body is too large."),
+        };
+      }
+      throw err;
+    }
+    return codes.signIn(new URLSearchParams(body.toString("utf8")), loginPath);
+  }
+
   return {
     async handle(req, res, url) {
+      const page = await browserRoute(req, url);
+      if (page) {
+        writeBrowserReply(res, page);
+        return true;
+      }
       const routed = await route(req, url);
       if (!routed) return false;
       const { reply, tokenEndpoint } = routed;
@@ -735,4 +884,17 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
 
     issuedTokens: () => [...issuedTokens],
   };
+}
+
+function writeBrowserReply(res: http.ServerResponse, reply: BrowserReply): void {
+  const headers = {
+    "cache-control": "no-store, no-cache",
+    pragma: "no-cache",
+    // Never framed. No form-action: browsers apply it to the redirect after the post, which leaves this host.
+    "x-frame-options": "DENY",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "referrer-policy": "no-referrer",
+  };
+  if ("location" in reply) writeText(res, 302, "", "text/plain", { ...headers, location: reply.location });
+  else writeText(res, reply.status, reply.html, "text/html; charset=utf-8", headers);
 }

@@ -1,5 +1,6 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { entraError, type EntraError } from "./entraError.js";
+import { sameSecret } from "./sameSecret.js";
 import type { AppRegistration, ScenarioUser } from "./scenario.js";
 
 /**
@@ -108,4 +109,18 @@ export function invalidAssertion(reason: string): EntraError {
 /** `client_info`: the home account MSAL keys its cache by (base64url JSON of uid and utid). */
 export function clientInfo(user: TenantUser, tenantId: string): string {
   return Buffer.from(JSON.stringify({ uid: user.oid, utid: tenantId })).toString("base64url");
+}
+
+/**
+ * The user whose UPN and password these are, or undefined: the same answer and the same work for an
+ * unknown user and a wrong password, so the answer's timing does not tell which.
+ */
+export function userWithPassword(
+  users: readonly TenantUser[],
+  username: string,
+  password: string,
+): TenantUser | undefined {
+  const user = users.find((u) => u.upn.toLowerCase() === username.toLowerCase());
+  const ok = sameSecret(password, user?.password ?? randomBytes(16).toString("hex"));
+  return user && ok ? user : undefined;
 }

@@ -175,24 +175,37 @@ export function notSubmittedEntry(request: SubmittedRequest, error: ErrorDescrip
   };
 }
 
-/** The entry of a request that has no action: queued, withdrawn, or failed. */
+/**
+ * The entry of a request that has no action: queued, withdrawn, or failed. `paused`: submits are
+ * paused because the shared coordination store is unreachable (submitsPaused), so a queued request
+ * does not look merely slow.
+ */
 export function requestEntry(
   request: SubmittedRequest,
   error: ErrorDescription,
   waitSeconds: number,
+  paused = false,
 ): ActionEntry {
-  if (request.queued) return queuedEntry(request, request.queued, waitSeconds);
+  if (request.queued) return queuedEntry(request, request.queued, waitSeconds, paused);
   if (request.withdrawn) return withdrawnEntry(request);
   return notSubmittedEntry(request, error);
 }
 
 /** A request waiting in this server's line: no action yet; get_action follows it by request_id. */
-function queuedEntry(request: SubmittedRequest, place: QueuePlace, waitSeconds: number): ActionEntry {
+function queuedEntry(
+  request: SubmittedRequest,
+  place: QueuePlace,
+  waitSeconds: number,
+  paused: boolean,
+): ActionEntry {
+  const follow = `call get_action with request_id "${request.requestId}" and wait_seconds ${waitSeconds}`;
   return {
     ...notSubmittedShape(request),
     status: "Queued",
-    status_detail: queuedDetail(place),
-    next_step: `call get_action with request_id "${request.requestId}" and wait_seconds ${waitSeconds}; or withdraw it with cancel_action`,
+    status_detail: queuedDetail(place, paused),
+    next_step: paused
+      ? `do not send it again (it keeps its place and is submitted once Redis is back); ${follow} later, or withdraw it with cancel_action; tell whoever runs this server that Redis is unreachable if it lasts`
+      : `${follow}; or withdraw it with cancel_action`,
   };
 }
 

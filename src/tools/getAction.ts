@@ -14,6 +14,7 @@ import { actionIdInput, requestIdInput, strictFields, waitSecondsInput } from ".
 import { resultsOf, waitForActions } from "./followActions.js";
 import type { ToolContext, ToolDefinition, ToolOutput } from "./toolDefinition.js";
 import { DEFAULT_TOOL_LIMITS } from "./toolDeps.js";
+import { submitsPaused } from "./submitsPaused.js";
 import { describeError } from "./toolErrors.js";
 import { auditOutcome } from "../safety/auditOutcome.js";
 
@@ -224,6 +225,7 @@ export const getActionTool: ToolDefinition<typeof inputSchema, typeof outputSche
         queued,
         describeError(queued.error, { submit: true }),
         limits.defaultWaitSeconds,
+        queued.queued !== undefined && (await submitsPaused(ctx)),
       );
       return { structured: { action: entry }, summary: ["get_action:", ...actionLines([entry])].join("\n") };
     }

@@ -19,6 +19,7 @@ import { CallDeadline } from "./callDeadline.js";
 import { machineIdInput, strictFields, waitSecondsInput } from "./commonInputs.js";
 import type { ToolContext, ToolDefinition, ToolOutput } from "./toolDefinition.js";
 import { DEFAULT_TOOL_LIMITS } from "./toolDeps.js";
+import { submitsPaused } from "./submitsPaused.js";
 import { describeError } from "./toolErrors.js";
 import { DeviceBusyError } from "../liveResponse/deviceLocks.js";
 import { auditOutcome, auditSubmitted, auditUnsubmitted, followQueued } from "../safety/auditOutcome.js";
@@ -276,6 +277,7 @@ export async function runCleared(
           request,
           describeError(request.error, { submit: true, busyActionId }),
           limits.defaultWaitSeconds,
+          request.queued !== undefined && (await submitsPaused(ctx)),
         );
       }
       const { action, pollError } = followed[created.indexOf(request.action)] ?? {

@@ -80,8 +80,18 @@ export function pollProblemDetail(problem: ErrorDescription): string {
   return `This server could not read the action's latest state (${problem.code}: ${problem.message}); the status shown is the last one read.`;
 }
 
-/** Where a queued request stands, and when it should be submitted. */
-export function queuedDetail(place: QueuePlace): string {
+/**
+ * Replicas keep the tenant's limits in Redis; while it cannot be reached no replica may submit, since
+ * only Redis can tell whether the tenant's budget has room. Nothing is lost meanwhile.
+ */
+export const COORDINATION_UNREACHABLE_NOTE =
+  "the shared coordination store (Redis), through which this server's replicas keep the tenant's limits, is unreachable: submits are paused until it returns, and resume by themselves when it does";
+
+/** Where a queued request stands, and when it should be submitted. `paused`: see submitsPaused. */
+export function queuedDetail(place: QueuePlace, paused = false): string {
+  if (paused) {
+    return `Queued in this server, not submitted: ${COORDINATION_UNREACHABLE_NOTE}. It keeps its place (position ${place.position} of ${place.of}) and is submitted once, after Redis is back.`;
+  }
   if (place.position === 0) return "Queued in this server: its turn has come and it is being submitted now.";
   const what = {
     session: "waiting for a live response session (this server's session cap is reached)",

@@ -1,3 +1,4 @@
+import type { CoordinationRedis } from "../coordination/coordinationRedis.js";
 import type { DefenderClient } from "../defender/defenderClient.js";
 import type { LiveResponseApi } from "../liveResponse/types.js";
 import type { Logger } from "../logger.js";
@@ -53,4 +54,6 @@ export interface ToolDeps {
   audit?: AuditTrail;
   /** The review console's requests (approval mode console); absent: console mode cannot be used. */
   review?: ApprovalStore;
+  /** The Redis replicas share (REDIS_URL), so tool results can say when it is unreachable; absent without one. */
+  coordination?: Pick<CoordinationRedis, "health">;
 }

@@ -1,6 +1,7 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AuditLogError } from "../audit/auditError.js";
 import { AuthenticationError } from "../auth/errors.js";
+import { CoordinationUnavailableError } from "../coordination/errors.js";
 import {
   DefenderApiError,
   DefenderNetworkError,
@@ -14,6 +15,7 @@ import { SessionCapError } from "../liveResponse/sessionTracker.js";
 import { SubmitOutcomeUnknownError } from "../liveResponse/submitReconciler.js";
 import { ApprovalError } from "../safety/approvalError.js";
 import { PolicyDeniedError } from "../safety/policyDeniedError.js";
+import { COORDINATION_UNREACHABLE_NOTE } from "./statusDetail.js";
 
 /**
  * The one place where a failure becomes words for an agent: what went wrong and what to do next.
@@ -296,6 +298,14 @@ export function describeError(error: unknown, context: ErrorContext = {}): Error
   }
   if (error instanceof SubmitOutcomeUnknownError) {
     return { code: error.code, message: error.message, next_step: UNKNOWN_SUBMIT.next_step };
+  }
+  if (error instanceof CoordinationUnavailableError) {
+    return {
+      code: error.code,
+      message: `nothing was sent to Defender: ${COORDINATION_UNREACHABLE_NOTE}`,
+      next_step:
+        "call again in a minute; if it lasts, tell whoever runs this server that its Redis is unreachable (its /readyz says so)",
+    };
   }
   if (context.submit) return { code: "INTERNAL_ERROR", ...UNKNOWN_SUBMIT };
   return {

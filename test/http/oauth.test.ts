@@ -1,10 +1,11 @@
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { decodeProtectedHeader, SignJWT } from "jose";
-import { Agent, request } from "undici";
+import { Agent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpAuthError } from "../../src/http/authError.js";
 import { EntraTokenVerifier } from "../../src/http/entraTokenVerifier.js";
 import { issuerGet } from "../../src/http/issuerFetch.js";
+import { postTokenForm } from "../helpers/tokenEndpoint.js";
 import { secretApp, startTokenServer, type TokenServer } from "../helpers/tokenServer.js";
 import {
   MCP_POST_HEADERS,
@@ -37,19 +38,13 @@ async function tokenFrom(
 ): Promise<string> {
   const dispatcher = new Agent({ connect: { ca: server.caPem } });
   try {
-    const res = await request(`${server.authorityHost}/${server.tenantId}/oauth2/v2.0/token`, {
-      method: "POST",
-      dispatcher,
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({
-        grant_type: "client_credentials",
-        client_id: app.clientId,
-        client_secret: app.clientSecret ?? "",
-        scope: `${resource}/.default`,
-      }).toString(),
+    const { body } = await postTokenForm(dispatcher, server, {
+      grant_type: "client_credentials",
+      client_id: app.clientId,
+      client_secret: app.clientSecret ?? "",
+      scope: `${resource}/.default`,
     });
-    const body = (await res.body.json()) as { access_token?: string };
-    if (body.access_token === undefined) throw new Error(`no token: ${JSON.stringify(body)}`);
+    if (typeof body.access_token !== "string") throw new Error(`no token: ${JSON.stringify(body)}`);
     return body.access_token;
   } finally {
     await dispatcher.close();

@@ -3,10 +3,10 @@ import { DefenderApiError } from "../../src/defender/errors.js";
 import type { MachineAction } from "../../src/defender/schemas.js";
 import type { LiveResponseService } from "../../src/liveResponse/liveResponseService.js";
 import { correlationTag } from "../../src/liveResponse/requestIds.js";
-import { SubmitOutcomeUnknownError } from "../../src/liveResponse/submitReconciler.js";
+import { SubmitOutcomeUnknownError, SubmitReconciler } from "../../src/liveResponse/submitReconciler.js";
 import type { SubmittedRequest } from "../../src/liveResponse/types.js";
 import type { FaultsInput } from "../../src/simulator/index.js";
-import { DEVICES, SCRIPT } from "../defender/clientFixture.js";
+import { DEVICES, SCRIPT, quietLogger } from "../defender/clientFixture.js";
 import { generatedDeviceId, scenarioWith } from "../helpers/simulatorHarness.js";
 import { startServiceFixture, type ServiceFixture } from "./serviceFixture.js";
 
@@ -142,5 +142,41 @@ describe("a submit whose answer is lost", () => {
     expect(stats.faultsInjected.errors).toBeGreaterThan(0);
     expect(entries.some((e) => e.recovered)).toBe(true);
     expect(stats.throttledTotal).toBe(0);
+  });
+});
+
+describe("a submit a replica that died may have sent", () => {
+  const reconciler = () =>
+    new SubmitReconciler({ client: sf.fx.client(), lookAgainAfterMs: 1, logger: quietLogger });
+
+  it("is found by its tag and not sent again", async () => {
+    const [sent] = await service.submit(
+      { machineIds: [DEVICES.offlineKiosk], commands: runScript, comment: "sent before dying" },
+      { waitMs: 10_000 },
+    );
+    const tag = correlationTag(sent!.requestId);
+    const outcome = await reconciler().submitUnlessFound(
+      DEVICES.offlineKiosk,
+      { commands: runScript, comment: `sent before dying ${tag}` },
+      tag,
+      Date.now(),
+    );
+    expect(outcome).toMatchObject({ recovered: true, action: { id: sent!.action!.id } });
+    expect(sf.calls().runliveresponse).toBe(1);
+  });
+
+  it("is sent, once, when no action carries its tag", async () => {
+    const tag = correlationTag("req_0123456789ab");
+    const outcome = await reconciler().submitUnlessFound(
+      DEVICES.offlineKiosk,
+      { commands: runScript, comment: `never sent ${tag}` },
+      tag,
+      Date.now(),
+    );
+    expect(outcome.recovered).toBe(false);
+    expect((await allActions()).filter((a) => a.requestorComment?.includes(tag)).map((a) => a.id)).toEqual([
+      outcome.action.id,
+    ]);
+    expect(sf.calls()).toMatchObject({ runliveresponse: 1, listMachineActions: 3 });
   });
 });

@@ -20,7 +20,11 @@ beforeEach(() => {
   sf.fx.t.sim.reset();
   sf.fx.t.sim.setFaults({});
 });
-afterEach(() => service.close());
+afterEach(async () => {
+  service.close();
+  // A poll round still in flight would land after the next test's reset and count as its call.
+  await service.flush();
+});
 
 async function submitOne(machineId: string, commands: LiveResponseCommand[]): Promise<string> {
   const [entry] = await service.submit({ machineIds: [machineId], commands, comment: "wait test" });

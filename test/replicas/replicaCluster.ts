@@ -26,6 +26,15 @@ export interface ReplicaOptions {
   timeScale: number;
   maxSessions: number;
   leaseSeconds: number;
+  /** MDE_POLL_INTERVAL_SECONDS (default: the server's). */
+  pollIntervalSeconds?: number;
+  /** Gives each replica an audit log of its own (`auditLog`). */
+  audit?: boolean;
+}
+
+/** A tool call that failed, as the tool described it. */
+export interface ToolError {
+  error: { code: string; message?: string };
 }
 
 /** One server process, `node dist/cli.js serve --transport http`, pointed at the test's simulator as its tenant, and an agent connected to it. */
@@ -37,6 +46,8 @@ export class Replica {
     readonly name: string,
     readonly child: ChildProcess,
     private readonly key: string,
+    /** This replica's audit log, when it has one. */
+    readonly auditLog: string | undefined,
   ) {
     child.stderr?.on("data", (d: Buffer) => (this.stderrText += d.toString()));
   }
@@ -49,6 +60,7 @@ export class Replica {
     const inherited = { ...process.env };
     for (const variable of INHERITED_OUT) delete inherited[variable];
     const { sim } = options;
+    const auditLog = options.audit ? join(own, "audit.jsonl") : undefined;
     const child = spawn(process.execPath, [CLI_PATH, "serve", "--transport", "http", "--port", "0"], {
       env: {
         ...inherited,
@@ -62,13 +74,17 @@ export class Replica {
         MDE_TIME_SCALE: String(options.timeScale),
         MDE_MAX_SESSIONS: String(options.maxSessions),
         MDE_LEASE_SECONDS: String(options.leaseSeconds),
+        ...(options.pollIntervalSeconds === undefined
+          ? {}
+          : { MDE_POLL_INTERVAL_SECONDS: String(options.pollIntervalSeconds) }),
         MDE_HTTP_API_KEYS_FILE: keysFile,
         MDE_DOWNLOAD_DIR: join(own, "downloads"),
+        ...(auditLog === undefined ? {} : { MDE_AUDIT_LOG: auditLog }),
         LOG_LEVEL: "info",
       },
       stdio: ["ignore", "ignore", "pipe"],
     });
-    const replica = new Replica(name, child, key);
+    const replica = new Replica(name, child, key, auditLog);
     await replica.connect(await replica.readyUrl());
     return replica;
   }
@@ -103,6 +119,51 @@ export class Replica {
       }
       if (finalStatuses.includes(entry.status) || entry.status === "NotSubmitted") return entry;
     }
+  }
+
+  /** get_action by request id (any replica's), waiting up to `waitSeconds`; the entry, or the tool's error. */
+  async getAction(requestId: string, waitSeconds: number): Promise<ActionEntry | ToolError> {
+    return this.entryOf(
+      await this.agent().callTool({
+        name: "get_action",
+        arguments: { request_id: requestId, wait_seconds: waitSeconds },
+      }),
+    );
+  }
+
+  /** cancel_action by request id (any replica's): the entry, or the tool's error. */
+  async cancel(requestId: string): Promise<ActionEntry | ToolError> {
+    return this.entryOf(
+      await this.agent().callTool({ name: "cancel_action", arguments: { request_id: requestId } }),
+    );
+  }
+
+  /** True when this replica's latest word on the tenant's poller is that it leads it. */
+  get leadsPolling(): boolean {
+    const said = this.stderrText
+      .split("\n")
+      .filter((l) => l.includes("polling every replica's actions") || l.includes("no longer polling"));
+    return said.at(-1)?.includes("polling every replica's actions") ?? false;
+  }
+
+  private entryOf(result: Awaited<ReturnType<Client["callTool"]>>): ActionEntry | ToolError {
+    const action = (result.structuredContent as { action?: ActionEntry } | undefined)?.action;
+    if (!result.isError && action !== undefined) return action;
+    // A failed call says "Error <code>: <message>" in its text.
+    const [first] = result.content as Array<{ type: string; text?: string }>;
+    const said = /^Error (\S+): ([^\n]*)/.exec(first?.text ?? "");
+    return { error: { code: said?.[1] ?? "UNKNOWN", message: said?.[2] ?? first?.text ?? "" } };
+  }
+
+  /** Defender API calls this replica sent to `endpoint` so far, as its /metrics counts them. */
+  async apiCalls(endpoint: string): Promise<number> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    return text
+      .split("\n")
+      .filter(
+        (l) => l.startsWith("mde_defender_api_endpoint_calls_total{") && l.includes(`endpoint="${endpoint}"`),
+      )
+      .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
   }
 
   /** /readyz, as a load balancer reads it. */

@@ -249,7 +249,7 @@ describe("token endpoint", () => {
   });
 
   it("refuses other grant types", async () => {
-    const res = await post(tokenPath(), secretForm({ grant_type: "authorization_code" }));
+    const res = await post(tokenPath(), secretForm({ grant_type: "device_code" }));
     expect(res.status).toBe(400);
     expect(res.body.error).toBe("unsupported_grant_type");
   });
