@@ -1,11 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { freePort } from "../../scripts/freePort.js";
+import { redisServerMissing, spawnRedisServer } from "../../scripts/redisProcess.js";
+import { stopChild } from "../../scripts/stopChild.js";
 
 /**
  * A real redis-server of its own for one test file, on a free loopback port, with no persistence:
@@ -29,40 +29,27 @@ export interface RedisServer {
   close(): Promise<void>;
 }
 
-const MISSING =
-  "redis-server is not installed: the coordination tests need a real Redis 7 (Debian: apt-get install redis-server)";
-
 export async function startRedisServer(): Promise<RedisServer> {
-  const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
-  if (probe.error) throw new Error(`${MISSING} (${probe.error.message})`);
+  const missing = redisServerMissing();
+  if (missing !== undefined) {
+    throw new Error(
+      `${missing}: the coordination tests need a real Redis 7 (Debian: apt-get install redis-server)`,
+    );
+  }
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), "redis-test-"));
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    const proc = spawn(
-      "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
-    let stderr = "";
-    proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-    child = proc;
-    for (let i = 0; i < 250; i++) {
-      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}: ${stderr}`);
-      if (await answersPing(port)) return;
-      await sleep(20);
-    }
-    throw new Error(`redis-server on port ${port} did not answer PING in 5 s`);
+    child = (await spawnRedisServer(port, dir)).child;
   };
   const stop = async () => {
     const proc = child;
     child = undefined;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = once(proc, "exit");
+    // A frozen server only exits once thawed.
     proc.kill("SIGCONT");
-    proc.kill("SIGTERM");
-    await exited;
+    await stopChild(proc);
   };
 
   await start();
@@ -82,29 +69,4 @@ export async function startRedisServer(): Promise<RedisServer> {
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, "close");
-  return port;
-}
-
-/** One PING over a raw socket: true when the server answers +PONG. */
-function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1" });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on("error", () => done(false));
-    socket.on("connect", () => socket.write("PING\r\n"));
-    socket.on("data", (d: Buffer) => done(d.toString().startsWith("+PONG")));
-  });
 }

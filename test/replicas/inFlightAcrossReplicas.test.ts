@@ -1,17 +1,18 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt } from "../../scripts/ensureBuilt.js";
 import { CoordinationRedis, RedisSemaphore } from "../../src/coordination/index.js";
 import { createLogger } from "../../src/logger.js";
-import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
+import type { RunningSimulator } from "../../src/simulator/index.js";
 import type { ActionEntry } from "../../src/tools/actionEntry.js";
-import { startRedisServer, type RedisServer } from "../coordination/redisServer.js";
 import { HOLDING_SCRIPT, offlineDevice, schedulingScenario } from "../scheduling/schedulingScenario.js";
 import { actionsOnDevices } from "../scheduling/taggedActions.js";
-import { Replica, type ReplicaOptions, type ToolError } from "./replicaCluster.js";
+import {
+  actionEntry as entry,
+  Replica,
+  startCluster,
+  type ReplicaCluster,
+  type ReplicaOptions,
+} from "./replicaCluster.js";
 
 /**
  * Actions in flight at Defender (each holds a session) across replicas sharing Redis: a replica that
@@ -26,22 +27,14 @@ const IN_FLIGHT = 3;
 const commands = [{ type: "RunScript", script_name: HOLDING_SCRIPT }];
 const devices = Array.from({ length: IN_FLIGHT }, (_, i) => offlineDevice(i));
 
-let dir: string;
-let redis: RedisServer;
+let cluster: ReplicaCluster | undefined;
 let sim: RunningSimulator;
 let options: ReplicaOptions;
 let connection: CoordinationRedis;
 /** The shared session cap as every replica sees it (same name and prefix as the servers'). */
 let sessions: RedisSemaphore;
-let replicas: Replica[] = [];
+let replicas: Replica[];
 let entries: ActionEntry[];
-
-/** Live response sessions this replica's /metrics says it holds. */
-async function sessionsInUse(replica: Replica): Promise<number> {
-  const text = await (await fetch(`${replica.url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith("mde_live_response_sessions_in_use "));
-  return Number(line?.slice(line.lastIndexOf(" ") + 1) ?? NaN);
-}
 
 async function until(what: string, condition: () => Promise<boolean> | boolean): Promise<void> {
   for (let i = 0; i < 400; i++) {
@@ -51,42 +44,27 @@ async function until(what: string, condition: () => Promise<boolean> | boolean):
   throw new Error(`${what}: not within 20 s`);
 }
 
-function entry(result: ActionEntry | ToolError): ActionEntry {
-  if (!("status" in result)) throw new Error(`tool error ${result.error.code}: ${result.error.message}`);
-  return result;
-}
-
 describe("actions in flight across replicas", () => {
   beforeAll(async () => {
-    await ensureBuilt();
-    dir = await mkdtemp(join(tmpdir(), "replica-in-flight-"));
-    redis = await startRedisServer();
-    sim = await startSimulator({
-      timeScale: TIME_SCALE,
+    cluster = await startCluster({
+      prefix: "replica-in-flight-",
       scenario: schedulingScenario({ offline: IN_FLIGHT }),
-    });
-    options = {
-      sim,
-      redisUrl: redis.url,
-      dir,
+      names: ["a", "b"],
       timeScale: TIME_SCALE,
       maxSessions: 10,
       leaseSeconds: LEASE_SECONDS,
       audit: true,
-    };
-    replicas = await Promise.all(["a", "b"].map((name) => Replica.start(name, options)));
+    });
+    ({ sim, options, replicas } = cluster);
     const logger = createLogger({ level: "silent" });
-    connection = new CoordinationRedis({ url: redis.url, logger });
+    connection = new CoordinationRedis({ url: cluster.redis.url, logger });
     await connection.ready(5_000);
     sessions = new RedisSemaphore(connection, { name: "sessions", capacity: 10, logger });
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(replicas.map((r) => r.stop()));
     await connection?.close();
-    await sim?.close();
-    await redis?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await cluster?.close();
   });
 
   it("a replica started while another has actions in flight leaves them to it: the shared session count does not rise", async () => {
@@ -99,8 +77,8 @@ describe("actions in flight across replicas", () => {
     replicas.push(c);
     // Its start reconciled the tenant's tagged actions in flight: every one is a's, alive.
     expect(c.stderr).toMatch(/"adopted":0,"leftToOtherReplicas":3/);
-    expect(await sessionsInUse(c)).toBe(0);
-    expect(await sessionsInUse(a)).toBe(IN_FLIGHT);
+    expect(await c.sessionsInUse()).toBe(0);
+    expect(await a.sessionsInUse()).toBe(IN_FLIGHT);
     expect((await sessions.counts()).held).toBe(IN_FLIGHT);
     expect(sim.stats().activeSessions).toBe(IN_FLIGHT);
   }, 60_000);
@@ -111,11 +89,11 @@ describe("actions in flight across replicas", () => {
     // One lease later its session leases lapse, and a survivor adopts its actions in their place.
     await until(
       "the actions adopted",
-      async () => (await sessionsInUse(b)) + (await sessionsInUse(c)) === IN_FLIGHT,
+      async () => (await b.sessionsInUse()) + (await c.sessionsInUse()) === IN_FLIGHT,
     );
-    const adopter = (await sessionsInUse(b)) === IN_FLIGHT ? b : c;
+    const adopter = (await b.sessionsInUse()) === IN_FLIGHT ? b : c;
     const other = adopter === b ? c : b;
-    expect(await sessionsInUse(other)).toBe(0);
+    expect(await other.sessionsInUse()).toBe(0);
     // The shared cap counts the sessions that still exist at Defender, once each.
     await until("the shared count settled", async () => (await sessions.counts()).held === IN_FLIGHT);
     for (let i = 0; i < 4; i++) {
@@ -134,7 +112,7 @@ describe("actions in flight across replicas", () => {
     const cancelled: ActionEntry[] = [];
     for (const e of entries) cancelled.push(entry(await other.cancel(e.request_id!)));
     expect(cancelled.map((e) => e.status)).toEqual(Array(IN_FLIGHT).fill("Cancelled"));
-    await until("the adopter's slots freed", async () => (await sessionsInUse(adopter)) === 0);
+    await until("the adopter's slots freed", async () => (await adopter.sessionsInUse()) === 0);
     const sent = await other.followToEnd(fresh.request_id!, ["Pending"]);
     expect(sent.action_id).not.toBeNull();
     const [onBusy] = actionsOnDevices(sim, [busy]);
@@ -150,11 +128,7 @@ describe("actions in flight across replicas", () => {
     expect(entry(await other.cancel(fresh.request_id!)).status).toBe("Cancelled");
 
     // Their final statuses are in the adopter's audit log.
-    const finals = (await readFile(adopter.auditLog!, "utf8"))
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { kind: string; action_id?: string; status?: string })
-      .filter((record) => record.kind === "final_status");
+    const finals = await adopter.auditRecords("final_status");
     for (const e of cancelled) {
       expect(finals, e.action_id!).toContainEqual(
         expect.objectContaining({ action_id: e.action_id, status: "Cancelled" }),

@@ -1,14 +1,8 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt } from "../../scripts/ensureBuilt.js";
-import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
-import type { ActionEntry } from "../../src/tools/actionEntry.js";
-import { startRedisServer, type RedisServer } from "../coordination/redisServer.js";
+import type { RunningSimulator } from "../../src/simulator/index.js";
 import { HOLDING_SCRIPT, onlineDevice, schedulingScenario } from "../scheduling/schedulingScenario.js";
-import { Replica } from "./replicaCluster.js";
+import { startCluster, type Replica, type ReplicaCluster } from "./replicaCluster.js";
 
 /**
  * One poller per tenant across three server processes: the leader reads every replica's actions in
@@ -18,23 +12,11 @@ import { Replica } from "./replicaCluster.js";
 const TIME_SCALE = 20;
 const POLL_INTERVAL_MS = 5_000 / TIME_SCALE;
 const LEASE_SECONDS = 20;
-const FINAL = ["Succeeded", "Failed", "TimeOut", "Cancelled"];
 const commands = [{ type: "RunScript", script_name: HOLDING_SCRIPT }];
 
-let dir: string;
-let redis: RedisServer;
+let cluster: ReplicaCluster | undefined;
 let sim: RunningSimulator;
 let replicas: Replica[];
-
-/** Follows a request by id through `replica` until it is final. */
-async function followThere(replica: Replica, requestId: string): Promise<ActionEntry> {
-  for (let i = 0; i < 30; i++) {
-    const seen = await replica.getAction(requestId, 5);
-    if (!("status" in seen)) throw new Error(`get_action failed: ${seen.error.code} ${seen.error.message}`);
-    if (FINAL.includes(seen.status) && seen.action_id !== null) return seen;
-  }
-  throw new Error(`request ${requestId} did not end`);
-}
 
 async function untilLeader(among: readonly Replica[]): Promise<Replica> {
   for (let i = 0; i < 400; i++) {
@@ -56,34 +38,26 @@ async function batch(among: readonly Replica[], firstDevice: number, comment: st
       ),
     ),
   );
-  return runs.map((entries, i) => Promise.all(entries.map((e) => followThere(among[i]!, e.request_id!))));
+  return runs.map((entries, i) =>
+    Promise.all(entries.map((e) => among[i]!.followUntilFinal(e.request_id!, 30))),
+  );
 }
 
 describe("one poller per tenant across replicas", () => {
   beforeAll(async () => {
-    await ensureBuilt();
-    dir = await mkdtemp(join(tmpdir(), "replica-poller-"));
-    redis = await startRedisServer();
-    sim = await startSimulator({
-      timeScale: TIME_SCALE,
+    cluster = await startCluster({
+      prefix: "replica-poller-",
       scenario: schedulingScenario({ online: 18, scriptSeconds: 80 }),
-    });
-    const options = {
-      sim,
-      redisUrl: redis.url,
-      dir,
+      names: ["a", "b", "c"],
       timeScale: TIME_SCALE,
       maxSessions: 25,
       leaseSeconds: LEASE_SECONDS,
-    };
-    replicas = await Promise.all(["a", "b", "c"].map((name) => Replica.start(name, options)));
+    });
+    ({ sim, replicas } = cluster);
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all((replicas ?? []).map((r) => r.stop()));
-    await sim?.close();
-    await redis?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await cluster?.close();
   });
 
   it("only the leader polls: nine actions followed on three replicas are listed by the leader alone", async () => {

@@ -1,23 +1,19 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { RunningSimulator } from "../../src/simulator/index.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { ensureBuilt } from "../../scripts/ensureBuilt.js";
+import { startSimulator, type RunningSimulator, type Scenario } from "../../src/simulator/index.js";
 import type { ActionEntry } from "../../src/tools/actionEntry.js";
-import { CLI_PATH } from "../../scripts/ensureBuilt.js";
+import { startRedisServer, type RedisServer } from "../coordination/redisServer.js";
+import { ServeProcess } from "../helpers/serveProcess.js";
 import { writeApiKeysFile } from "../http/httpHarness.js";
 
-/** Variables of the test's own environment that must not reach a replica. */
-const INHERITED_OUT = [
-  "AZURE_TENANT_ID",
-  "AZURE_CLIENT_ID",
-  "AZURE_CLIENT_SECRET",
-  "MDE_CONFIG_FILE",
-  "REDIS_URL",
-];
+/** The statuses an action ends in. */
+export const FINAL_STATUSES = ["Succeeded", "Failed", "TimeOut", "Cancelled"];
 
 export interface ReplicaOptions {
   sim: RunningSimulator;
@@ -37,63 +33,62 @@ export interface ToolError {
   error: { code: string; message?: string };
 }
 
+/** The entry of a tool call that must have succeeded. */
+export function actionEntry(result: ActionEntry | ToolError): ActionEntry {
+  if (!("status" in result)) throw new Error(`tool error ${result.error.code}: ${result.error.message}`);
+  return result;
+}
+
 /** One server process, `node dist/cli.js serve --transport http`, pointed at the test's simulator as its tenant, and an agent connected to it. */
 export class Replica {
-  private stderrText = "";
   client: Client | undefined;
 
   private constructor(
     readonly name: string,
-    readonly child: ChildProcess,
-    private readonly key: string,
+    private readonly server: ServeProcess,
     /** This replica's audit log, when it has one. */
     readonly auditLog: string | undefined,
-  ) {
-    child.stderr?.on("data", (d: Buffer) => (this.stderrText += d.toString()));
-  }
+  ) {}
 
   static async start(name: string, options: ReplicaOptions): Promise<Replica> {
     const key = randomBytes(32).toString("base64url");
     const own = join(options.dir, name);
     await mkdir(own, { recursive: true });
     const keysFile = await writeApiKeysFile(own, { [`agent-${name}`]: key });
-    const inherited = { ...process.env };
-    for (const variable of INHERITED_OUT) delete inherited[variable];
-    const { sim } = options;
     const auditLog = options.audit ? join(own, "audit.jsonl") : undefined;
-    const child = spawn(process.execPath, [CLI_PATH, "serve", "--transport", "http", "--port", "0"], {
-      env: {
-        ...inherited,
-        AZURE_TENANT_ID: sim.tenantId,
-        AZURE_CLIENT_ID: sim.clientId,
-        AZURE_CLIENT_SECRET: sim.clientSecret ?? "",
-        AZURE_AUTHORITY_HOST: sim.authorityHost,
-        MDE_API_BASE_URL: sim.apiBase,
-        NODE_EXTRA_CA_CERTS: sim.caFile,
-        REDIS_URL: options.redisUrl,
-        MDE_TIME_SCALE: String(options.timeScale),
-        MDE_MAX_SESSIONS: String(options.maxSessions),
-        MDE_LEASE_SECONDS: String(options.leaseSeconds),
-        ...(options.pollIntervalSeconds === undefined
-          ? {}
-          : { MDE_POLL_INTERVAL_SECONDS: String(options.pollIntervalSeconds) }),
-        MDE_HTTP_API_KEYS_FILE: keysFile,
-        MDE_DOWNLOAD_DIR: join(own, "downloads"),
-        ...(auditLog === undefined ? {} : { MDE_AUDIT_LOG: auditLog }),
-        LOG_LEVEL: "info",
-      },
-      stdio: ["ignore", "ignore", "pipe"],
+    const server = await ServeProcess.start(options.sim, {
+      REDIS_URL: options.redisUrl,
+      MDE_TIME_SCALE: String(options.timeScale),
+      MDE_MAX_SESSIONS: String(options.maxSessions),
+      MDE_LEASE_SECONDS: String(options.leaseSeconds),
+      ...(options.pollIntervalSeconds === undefined
+        ? {}
+        : { MDE_POLL_INTERVAL_SECONDS: String(options.pollIntervalSeconds) }),
+      MDE_HTTP_API_KEYS_FILE: keysFile,
+      MDE_DOWNLOAD_DIR: join(own, "downloads"),
+      ...(auditLog === undefined ? {} : { MDE_AUDIT_LOG: auditLog }),
     });
-    const replica = new Replica(name, child, key, auditLog);
-    await replica.connect(await replica.readyUrl());
+    const replica = new Replica(name, server, auditLog);
+    try {
+      replica.client = await server.connect({ authorization: `Bearer ${key}` }, `agent-${name}`);
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
     return replica;
   }
 
-  get stderr(): string {
-    return this.stderrText;
+  private get child(): ChildProcess {
+    return this.server.child;
   }
 
-  url = "";
+  get url(): string {
+    return this.server.url;
+  }
+
+  get stderr(): string {
+    return this.server.stderr;
+  }
 
   /** run_live_response on `devices` without waiting: each entry submitted, queued, or refused. */
   async run(devices: readonly string[], commands: unknown[], comment: string): Promise<ActionEntry[]> {
@@ -131,6 +126,15 @@ export class Replica {
     );
   }
 
+  /** Follows a request by id (any replica's) with get_action until it is final and sent; at most `rounds` calls. */
+  async followUntilFinal(requestId: string, rounds: number): Promise<ActionEntry> {
+    for (let i = 0; i < rounds; i++) {
+      const seen = actionEntry(await this.getAction(requestId, 5));
+      if (FINAL_STATUSES.includes(seen.status) && seen.action_id !== null) return seen;
+    }
+    throw new Error(`request ${requestId} did not end`);
+  }
+
   /** cancel_action by request id (any replica's): the entry, or the tool's error. */
   async cancel(requestId: string): Promise<ActionEntry | ToolError> {
     return this.entryOf(
@@ -140,7 +144,7 @@ export class Replica {
 
   /** True when this replica's latest word on the tenant's poller is that it leads it. */
   get leadsPolling(): boolean {
-    const said = this.stderrText
+    const said = this.stderr
       .split("\n")
       .filter((l) => l.includes("polling every replica's actions") || l.includes("no longer polling"));
     return said.at(-1)?.includes("polling every replica's actions") ?? false;
@@ -157,13 +161,30 @@ export class Replica {
 
   /** Defender API calls this replica sent to `endpoint` so far, as its /metrics counts them. */
   async apiCalls(endpoint: string): Promise<number> {
-    const text = await (await fetch(`${this.url}/metrics`)).text();
-    return text
-      .split("\n")
-      .filter(
-        (l) => l.startsWith("mde_defender_api_endpoint_calls_total{") && l.includes(`endpoint="${endpoint}"`),
-      )
+    return (await this.metricLines("mde_defender_api_endpoint_calls_total{"))
+      .filter((l) => l.includes(`endpoint="${endpoint}"`))
       .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+  }
+
+  /** Live response sessions this replica's /metrics says it holds. */
+  async sessionsInUse(): Promise<number> {
+    const [line] = await this.metricLines("mde_live_response_sessions_in_use ");
+    return Number(line?.slice(line.lastIndexOf(" ") + 1) ?? NaN);
+  }
+
+  private async metricLines(prefix: string): Promise<string[]> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    return text.split("\n").filter((l) => l.startsWith(prefix));
+  }
+
+  /** The records of `kind` in this replica's audit log. */
+  async auditRecords(kind: string): Promise<Array<Record<string, unknown>>> {
+    if (this.auditLog === undefined) throw new Error(`replica ${this.name} has no audit log`);
+    return (await readFile(this.auditLog, "utf8"))
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((record) => record.kind === kind);
   }
 
   /** /readyz, as a load balancer reads it. */
@@ -194,38 +215,60 @@ export class Replica {
   async stop(): Promise<void> {
     await this.client?.close().catch(() => undefined);
     this.client = undefined;
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = once(this.child, "exit");
-    this.child.kill("SIGCONT");
-    this.child.kill("SIGTERM");
-    await exited;
+    // A frozen replica only exits once thawed.
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGCONT");
+    await this.server.stop();
   }
 
   private agent(): Client {
     if (this.client === undefined) throw new Error(`replica ${this.name} has no agent connected`);
     return this.client;
   }
+}
 
-  private async connect(url: string): Promise<void> {
-    this.url = url;
-    const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${this.key}` } },
-    });
-    const client = new Client({ name: `agent-${this.name}`, version: "0.0.0" });
-    await client.connect(transport);
-    this.client = client;
-  }
+export interface ClusterOptions extends Omit<ReplicaOptions, "sim" | "redisUrl" | "dir"> {
+  /** Names the temporary directory. */
+  prefix: string;
+  scenario: Scenario;
+  /** One replica started per name. */
+  names: readonly string[];
+}
 
-  /** The URL the server logged once ready (it listens on a free port). */
-  private async readyUrl(): Promise<string> {
-    for (let i = 0; i < 400; i++) {
-      const line = this.stderrText.split("\n").find((l) => l.includes('"msg":"MCP server ready"'));
-      if (line !== undefined) return (JSON.parse(line) as { url: string }).url;
-      if (this.child.exitCode !== null) {
-        throw new Error(`replica ${this.name} exited ${this.child.exitCode}: ${this.stderrText}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`replica ${this.name} did not get ready: ${this.stderrText}`);
+/** A simulator as the tenant, a Redis, and replicas sharing both. */
+export interface ReplicaCluster {
+  sim: RunningSimulator;
+  redis: RedisServer;
+  /** What started the replicas, for another one started later. */
+  options: ReplicaOptions;
+  /** Every replica close() stops, including those a test pushes later. */
+  replicas: Replica[];
+  close(): Promise<void>;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<ReplicaCluster> {
+  await ensureBuilt();
+  const { prefix, scenario, names, ...settings } = options;
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const replicas: Replica[] = [];
+  let redis: RedisServer | undefined;
+  let sim: RunningSimulator | undefined;
+  const close = async () => {
+    await Promise.all(replicas.map((r) => r.stop()));
+    await sim?.close();
+    await redis?.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    redis = await startRedisServer();
+    sim = await startSimulator({ timeScale: settings.timeScale, scenario });
+    const replicaOptions: ReplicaOptions = { ...settings, sim, redisUrl: redis.url, dir };
+    const started = await Promise.allSettled(names.map((name) => Replica.start(name, replicaOptions)));
+    for (const outcome of started) if (outcome.status === "fulfilled") replicas.push(outcome.value);
+    const failed = started.find((outcome) => outcome.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    return { sim, redis, options: replicaOptions, replicas, close };
+  } catch (error) {
+    await close();
+    throw error;
   }
 }

@@ -1,15 +1,16 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt } from "../../scripts/ensureBuilt.js";
-import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
+import type { RunningSimulator } from "../../src/simulator/index.js";
 import type { ActionEntry } from "../../src/tools/actionEntry.js";
-import { startRedisServer, type RedisServer } from "../coordination/redisServer.js";
+import type { RedisServer } from "../coordination/redisServer.js";
 import { HOLDING_SCRIPT, onlineDevice, schedulingScenario } from "../scheduling/schedulingScenario.js";
 import { actionsOnDevices } from "../scheduling/taggedActions.js";
-import { Replica } from "./replicaCluster.js";
+import {
+  FINAL_STATUSES as FINAL,
+  startCluster,
+  type Replica,
+  type ReplicaCluster,
+} from "./replicaCluster.js";
 
 /**
  * Three server processes sharing one Redis, each with its own agent, all acting on one tenant (the
@@ -21,13 +22,12 @@ const DEVICES = 36;
 const MAX_SESSIONS = 6;
 const SUBMIT_LIMIT = 10;
 const LEASE_SECONDS = 60;
-const FINAL = ["Succeeded", "Failed", "TimeOut", "Cancelled"];
 const commands = [{ type: "RunScript", script_name: HOLDING_SCRIPT }];
 const devices = Array.from({ length: DEVICES }, (_, i) => onlineDevice(i));
 /** Each agent's share of the batch. */
 const shares = [0, 1, 2].map((r) => devices.filter((_, i) => i % 3 === r));
 
-let dir: string;
+let cluster: ReplicaCluster | undefined;
 let redis: RedisServer;
 let sim: RunningSimulator;
 let replicas: Replica[];
@@ -79,29 +79,19 @@ async function untilSubmits(count: number): Promise<void> {
 
 describe("three replicas sharing Redis keep one tenant's limits", () => {
   beforeAll(async () => {
-    await ensureBuilt();
-    dir = await mkdtemp(join(tmpdir(), "replicas-"));
-    redis = await startRedisServer();
-    sim = await startSimulator({
-      timeScale: TIME_SCALE,
+    cluster = await startCluster({
+      prefix: "replicas-",
       scenario: schedulingScenario({ online: DEVICES, scriptSeconds: 3 }),
-    });
-    const options = {
-      sim,
-      redisUrl: redis.url,
-      dir,
+      names: ["a", "b", "c"],
       timeScale: TIME_SCALE,
       maxSessions: MAX_SESSIONS,
       leaseSeconds: LEASE_SECONDS,
-    };
-    replicas = await Promise.all(["a", "b", "c"].map((name) => Replica.start(name, options)));
+    });
+    ({ sim, redis, replicas } = cluster);
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all((replicas ?? []).map((r) => r.stop()));
-    await sim?.close();
-    await redis?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await cluster?.close();
   });
 
   it("three agents batch 36 devices at once: at most 10 submits a window, sessions within the cap, no 429, no duplicate", async () => {

@@ -1,15 +1,16 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt } from "../../scripts/ensureBuilt.js";
-import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
+import type { RunningSimulator } from "../../src/simulator/index.js";
 import type { ActionEntry } from "../../src/tools/actionEntry.js";
-import { startRedisServer, type RedisServer } from "../coordination/redisServer.js";
 import { HOLDING_SCRIPT, onlineDevice, schedulingScenario } from "../scheduling/schedulingScenario.js";
 import { actionsOnDevices, actionsTagged } from "../scheduling/taggedActions.js";
-import { Replica, type ToolError } from "./replicaCluster.js";
+import {
+  actionEntry as entry,
+  FINAL_STATUSES as FINAL,
+  startCluster,
+  type Replica,
+  type ReplicaCluster,
+} from "./replicaCluster.js";
 
 /**
  * Request ids and queued requests shared through Redis by three server processes: any replica answers
@@ -20,18 +21,11 @@ import { Replica, type ToolError } from "./replicaCluster.js";
 const TIME_SCALE = 60;
 const MAX_SESSIONS = 2;
 const LEASE_SECONDS = 60;
-const FINAL = ["Succeeded", "Failed", "TimeOut", "Cancelled"];
 const commands = [{ type: "RunScript", script_name: HOLDING_SCRIPT }];
 
-let dir: string;
-let redis: RedisServer;
+let cluster: ReplicaCluster | undefined;
 let sim: RunningSimulator;
 let replicas: Replica[];
-
-function entry(result: ActionEntry | ToolError): ActionEntry {
-  if (!("status" in result)) throw new Error(`tool error ${result.error.code}: ${result.error.message}`);
-  return result;
-}
 
 /** Waits until no action of the simulator is in flight (every session freed). */
 async function untilIdle(): Promise<void> {
@@ -42,41 +36,22 @@ async function untilIdle(): Promise<void> {
   throw new Error("actions still in flight after 30 s");
 }
 
-/** Follows a request by id through `replica` until it is final. */
-async function followThere(replica: Replica, requestId: string): Promise<ActionEntry> {
-  for (let i = 0; i < 20; i++) {
-    const seen = entry(await replica.getAction(requestId, 5));
-    if (FINAL.includes(seen.status) && seen.action_id !== null) return seen;
-  }
-  throw new Error(`request ${requestId} did not end`);
-}
-
 describe("request ids and queued requests shared by replicas", () => {
   beforeAll(async () => {
-    await ensureBuilt();
-    dir = await mkdtemp(join(tmpdir(), "replica-requests-"));
-    redis = await startRedisServer();
-    sim = await startSimulator({
-      timeScale: TIME_SCALE,
+    cluster = await startCluster({
+      prefix: "replica-requests-",
       scenario: schedulingScenario({ online: 12, scriptSeconds: 120 }),
-    });
-    const options = {
-      sim,
-      redisUrl: redis.url,
-      dir,
+      names: ["a", "b", "c"],
       timeScale: TIME_SCALE,
       maxSessions: MAX_SESSIONS,
       leaseSeconds: LEASE_SECONDS,
       audit: true,
-    };
-    replicas = await Promise.all(["a", "b", "c"].map((name) => Replica.start(name, options)));
+    });
+    ({ sim, replicas } = cluster);
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all((replicas ?? []).map((r) => r.stop()));
-    await sim?.close();
-    await redis?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await cluster?.close();
   });
 
   it("get_action and cancel_action by request id work on any replica; a request withdrawn through another is never sent", async () => {
@@ -107,12 +82,12 @@ describe("request ids and queued requests shared by replicas", () => {
     expect(cancelled.action_id).toBeNull();
 
     // Submitted requests, followed to their end through replicas that did not take them.
-    const firstOnB = await followThere(b, first.request_id!);
+    const firstOnB = await b.followUntilFinal(first.request_id!, 20);
     expect(firstOnB.status).toBe("Succeeded");
     expect(actionsTagged(sim, first.request_id!)).toEqual([firstOnB.action_id]);
-    expect((await followThere(c, second.request_id!)).status).toBe("Succeeded");
+    expect((await c.followUntilFinal(second.request_id!, 20)).status).toBe("Succeeded");
     // The other queued request is sent when a session frees, and followed through B.
-    expect((await followThere(b, queued.request_id!)).status).toBe("Succeeded");
+    expect((await b.followUntilFinal(queued.request_id!, 20)).status).toBe("Succeeded");
     await untilIdle();
     expect(actionsTagged(sim, withdrawn.request_id!)).toEqual([]);
     expect(actionsTagged(sim, queued.request_id!)).toHaveLength(1);
@@ -131,7 +106,9 @@ describe("request ids and queued requests shared by replicas", () => {
     await a.kill();
 
     // Every request of the dead replica ends with its action, whichever replica is asked.
-    const ended = await Promise.all(entries.map((e, i) => followThere(i % 2 === 0 ? b : c, e.request_id!)));
+    const ended = await Promise.all(
+      entries.map((e, i) => (i % 2 === 0 ? b : c).followUntilFinal(e.request_id!, 20)),
+    );
     expect(ended.map((e) => e.status)).toEqual(Array(devices.length).fill("Succeeded"));
     await untilIdle();
     for (const { machineId, actions } of actionsOnDevices(sim, devices)) {
@@ -145,10 +122,8 @@ describe("request ids and queued requests shared by replicas", () => {
     expect(stats.duplicateSubmissions).toBe(0);
     expect(stats.throttledTotal).toBe(0);
     // Each submit a live replica made for the dead one is in that replica's audit log.
-    const submittedTags = (await Promise.all([b, c].map((r) => readFile(r.auditLog!, "utf8"))))
-      .flatMap((text) => text.split("\n").filter(Boolean))
-      .map((line) => JSON.parse(line) as { kind: string; correlation_tag?: string })
-      .filter((record) => record.kind === "submitted")
+    const submittedTags = (await Promise.all([b, c].map((r) => r.auditRecords("submitted"))))
+      .flat()
       .map((record) => record.correlation_tag);
     for (const e of queued) expect(submittedTags).toContain(`[mcp:${e.request_id}]`);
   }, 60_000);
