@@ -269,6 +269,8 @@ export async function runCleared(
   const created = submitted.flatMap((s) => (s.action ? [s.action] : []));
   const followed = await waitForActions(ctx, created, deadline, progress);
   const paging = { commandIndex: undefined, outputOffset: 0, maxOutputChars: limits.maxOutputChars };
+  // Asked once for the whole call (at most one PING), not once per queued device.
+  const paused = submitted.some((r) => r.queued !== undefined) && (await submitsPaused(ctx));
   const actions: ActionEntry[] = await Promise.all(
     submitted.map(async (request) => {
       if (!request.action) {
@@ -277,7 +279,7 @@ export async function runCleared(
           request,
           describeError(request.error, { submit: true, busyActionId }),
           limits.defaultWaitSeconds,
-          request.queued !== undefined && (await submitsPaused(ctx)),
+          request.queued !== undefined && paused,
         );
       }
       const { action, pollError } = followed[created.indexOf(request.action)] ?? {
