@@ -120,10 +120,7 @@ export async function createRuntime(
       logger,
     });
     // Replicas share request ids and queued requests (a dead one's are adopted), and one poller per tenant.
-    // The liveness lease is half the others: a dead replica's actions are adopted (and counted again)
-    // before its session leases lapse, so the shared cap never counts fewer sessions than Defender has.
-    const requests =
-      coordination && new RedisRequestRegistry(coordination, { ...leases, leaseMs: leases.leaseMs / 2 });
+    const requests = coordination && new RedisRequestRegistry(coordination, leases);
     const polling =
       coordination &&
       new RedisPolling(coordination, {
