@@ -158,7 +158,8 @@ describe("review console over HTTP, in a browser", () => {
     );
     expect(fetched).toMatchObject({ exit_code: 0 });
     const outputHash = fetched?.kind === "result_fetched" ? fetched.artifacts[0]?.sha256 : undefined;
-    expect(await row.innerText()).toContain("exit code 0");
+    // The result's record comes after the final status: the row shows it on a later update.
+    await row.getByText("exit code 0").waitFor();
     expect(await row.innerText()).toContain(outputHash ?? "missing");
     const history = alice.page.locator(`article[data-history-id]`, { hasText: "expected triage for IR-77" });
     expect(await history.innerText()).toContain("approved by alice");
