@@ -69,6 +69,15 @@ export class Lease {
     return !this.ended.signal.aborted && performance.now() < this.validUntil;
   }
 
+  /**
+   * True while the lease is held with more than a third of its length still to run, as it always is
+   * while renewals come on time. Start something that relies on the lease only then: a holder whose
+   * renewal is overdue (it was starved, or Redis is slow) may be about to lose it.
+   */
+  hasMargin(): boolean {
+    return this.isHeld() && this.validUntil - performance.now() > this.leaseMs / 3;
+  }
+
   /** Throws LeaseLostError unless `isHeld()`. */
   assertHeld(): void {
     if (!this.isHeld()) throw this.lossError ?? new LeaseLostError(this.key, "expired");

@@ -86,11 +86,20 @@ export interface JsonRequest<T> {
 /**
  * The part of a call before it is sent: it waits in its limiter's line. Aborting `signal` there takes
  * the call out of the line, unsent; once admitted, only the request's own signal can stop it.
- * `onAdmitted` is called as the call leaves the line to be sent.
+ * `onAdmitted` is called as the call leaves the line to be sent. `ready` is asked as the call leaves
+ * the line and again right before it is sent (the token is taken in between): a call found not ready
+ * then goes back to the line, unsent, and `onReturned` is called.
  */
 export interface Admission {
   signal?: AbortSignal | undefined;
+  ready?: (() => boolean) | undefined;
   onAdmitted?: (() => void) | undefined;
+  onReturned?: (() => void) | undefined;
+}
+
+/** A call admitted but found not ready to be sent: it goes back to its limiter's line. */
+class NotReadyToSend extends Error {
+  override readonly name = "NotReadyToSend";
 }
 
 /** Parses a configured base URL; only HTTPS is accepted, since every request carries a bearer token. */
@@ -263,19 +272,33 @@ export class HttpTransport {
     retrying: boolean,
   ): Promise<Dispatcher.ResponseData> {
     const limiter = this.limiters.forEndpoint(req.endpoint);
+    const ready = req.admission?.ready;
     try {
-      return await limiter.run(
-        async () => {
-          req.admission?.onAdmitted?.();
-          const response = await this.dispatch(req, await this.token(req, forceRefresh));
-          if (response.statusCode === 429) limiter.pause(parseRetryAfter(response.headers, Date.now()));
-          return response;
-        },
-        {
-          signal: anySignal(req.signal, req.admission?.signal),
-          priority: retrying ? "retry" : "normal",
-        },
-      );
+      for (let again = false; ; again = true) {
+        try {
+          return await limiter.run(
+            async () => {
+              req.admission?.onAdmitted?.();
+              const token = await this.token(req, forceRefresh);
+              // The wait for the token may have outlasted what made the call ready (this process froze).
+              if (ready?.() === false) {
+                req.admission?.onReturned?.();
+                throw new NotReadyToSend();
+              }
+              const response = await this.dispatch(req, token);
+              if (response.statusCode === 429) limiter.pause(parseRetryAfter(response.headers, Date.now()));
+              return response;
+            },
+            {
+              signal: anySignal(req.signal, req.admission?.signal),
+              priority: retrying || again ? "retry" : "normal",
+              ready,
+            },
+          );
+        } catch (error) {
+          if (!(error instanceof NotReadyToSend)) throw error;
+        }
+      }
     } catch (error) {
       if (!(error instanceof AdmissionCancelledError)) throw error;
       if (error.code === "ADMISSION_ABORTED") throw abortedError(req.endpoint);

@@ -12,7 +12,7 @@ import {
   InvalidInputError,
   submitOutcome,
 } from "../defender/errors.js";
-import type { CaOption } from "../defender/httpTransport.js";
+import type { Admission, CaOption } from "../defender/httpTransport.js";
 import { assertActionId, assertMachineId } from "../defender/ids.js";
 import { filter } from "../defender/odataQuery.js";
 import {
@@ -275,14 +275,6 @@ export class LiveResponseService implements LiveResponseApi {
       shared: deps.shared?.sessions,
       logger: this.logger,
     });
-    // A replica that froze past a submit's session lease sends nothing until it holds a slot again,
-    // nor past its liveness lease until it gave up the requests others may be adopting.
-    if (deps.shared) {
-      this.client.limiters.submit.requireBeforeAdmission(() => this.tracker.reservationsHeld());
-      this.client.limiters.submit.requireBeforeAdmission(
-        () => !this.registry.shared || (this.registry.isAlive() && this.ownershipChecked),
-      );
-    }
     this.poller.onUpdate((action) => this.reportIfFinal(action));
     this.locks = new DeviceLocks(this.tracker, deps.shared?.devices);
     this.tracker.onFinal(({ machineId, actionId }) => {
@@ -918,7 +910,7 @@ export class LiveResponseService implements LiveResponseApi {
       return this.failed(request, new DeviceBusyError(machineId, this.locks.holderOf(machineId)));
     if (line) Object.assign(line, { waitingFor: "session", standing: false });
     const slot = await this.tracker.reserve(limits);
-    if (slot !== "granted") {
+    if (typeof slot === "string") {
       this.locks.release(machineId);
       return slot === "aborted"
         ? stopped()
@@ -930,14 +922,23 @@ export class LiveResponseService implements LiveResponseApi {
       this.submitLine.add(line);
       line.wake?.();
     }
-    const admission = line && {
-      signal: line.withdraw.signal,
-      onAdmitted: () => {
-        this.submitLine.delete(line);
-        if (line.sending) return;
-        line.sending = true;
-        line.wake?.();
-      },
+    const admission: Admission = {
+      // Checked right before the submit is let go, and again right before it is sent.
+      ready: () => this.mayStillSend(line) && slot.readyToSend(),
+      ...(line && {
+        signal: line.withdraw.signal,
+        onAdmitted: () => {
+          this.submitLine.delete(line);
+          if (line.sending) return;
+          line.sending = true;
+          line.wake?.();
+        },
+        // Withdrawable again, and stopped if it was handed over meanwhile.
+        onReturned: () => {
+          line.sending = false;
+          this.submitLine.add(line);
+        },
+      }),
     };
 
     const tag = correlationTag(requestId);
@@ -960,7 +961,7 @@ export class LiveResponseService implements LiveResponseApi {
           : await this.reconciler.submitUnlessFound(machineId, send, tag, recoverSince, admission));
     } catch (error) {
       if (line) this.submitLine.delete(line);
-      this.tracker.unreserve();
+      this.tracker.unreserve(slot);
       this.locks.release(machineId);
       if (line?.sending) return this.failed(request, error);
       if (line?.handedOver) return this.handedOverEntry(request, line);
@@ -976,7 +977,7 @@ export class LiveResponseService implements LiveResponseApi {
       ),
     );
     this.locks.bind(machineId, action.id);
-    this.tracker.hold(action, machineId);
+    this.tracker.hold(slot, action, machineId);
     this.poller.observe(action);
     // An action that is final already (or is another request's) does not hold this device.
     if (!this.tracker.isHeld(action.id)) {
@@ -989,6 +990,17 @@ export class LiveResponseService implements LiveResponseApi {
       "live response action submitted",
     );
     return { requestId, machineId, machine, action, error: undefined, merged, recovered };
+  }
+
+  /**
+   * With replicas, a submit goes only while this replica is alive in the index and has confirmed
+   * since which requests are still its own (it may have been frozen or cut off past its liveness
+   * lease, and another replica may be sending this one), and never once it was withdrawn elsewhere.
+   */
+  private mayStillSend(line: QueueLine | undefined): boolean {
+    if (!this.registry.shared) return true;
+    if (line?.withdrawn || line?.handedOver) return false;
+    return this.registry.isAlive() && this.ownershipChecked;
   }
 
   private failed(

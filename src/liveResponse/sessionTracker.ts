@@ -31,6 +31,15 @@ export interface HeldActionRefresher {
   whileWaiting(): () => void;
 }
 
+/**
+ * A slot taken for one submit (see SessionTracker.reserve); it ends with `hold` or `unreserve`.
+ * `readyToSend` is asked right before the submit is let go: with replicas it is true only while the
+ * slot's lease in the shared cap is live.
+ */
+export interface Reservation {
+  readyToSend(): boolean;
+}
+
 /** Every session slot stayed taken for as long as the caller could wait. */
 export class SessionCapError extends Error {
   override readonly name = "SessionCapError";
@@ -115,6 +124,10 @@ export class SessionTracker implements HeldActionRefresher {
   private readonly logger: Logger;
   /** Shared leases of reservations whose submit has not yet created an action (they are alike). */
   private readonly reservedLeases: Lease[] = [];
+  /** Reservations whose submit was let go and may be under way: each needs one live reserved lease. */
+  private readonly sending = new Set<Reservation>();
+  /** Lapsed reserved leases being taken again; the wait stops once the lease is no longer needed. */
+  private readonly replacing = new Map<Lease, AbortController>();
   /** The shared lease of each held action. */
   private readonly leases = new Map<string, Lease>();
 
@@ -161,11 +174,13 @@ export class SessionTracker implements HeldActionRefresher {
 
   /**
    * Takes a slot for a submit about to be sent, in turn behind earlier callers, waiting within
-   * `limits`. A caller that gets "granted" must end with `hold` or `unreserve`.
+   * `limits`. A reservation must end with `hold` or `unreserve`.
    */
-  async reserve(limits: WaitLimits): Promise<WaitEnd> {
+  async reserve(limits: WaitLimits): Promise<Reservation | Exclude<WaitEnd, "granted">> {
     const local = await this.reserveHere(limits);
-    if (local !== "granted" || this.shared === undefined) return local;
+    if (local !== "granted") return local;
+    const reservation: Reservation = { readyToSend: () => this.readyToSend(reservation) };
+    if (this.shared === undefined) return reservation;
     const semaphore = this.shared;
     const done = this.whileWaiting();
     let outcome: AcquireOutcome;
@@ -185,16 +200,22 @@ export class SessionTracker implements HeldActionRefresher {
       return outcome.reason;
     }
     this.reserveLease(outcome.lease);
-    return "granted";
+    return reservation;
   }
 
   /**
-   * False while a submit under way here has no live shared slot: its lease lapsed (this replica was
-   * frozen past it) and a new one is being taken. Submits must wait meanwhile, or the tenant could
-   * see more sessions than the cap.
+   * Reserved leases are alike, so a submit may go while live ones (held, renewals on time) outnumber
+   * the submits already let go; it then counts as sending until it ends. One lapsed (this replica froze past it, or lost
+   * Redis) is taken again in line meanwhile: requiring every lease to be live instead would let
+   * replicas that each wait on a replacement hold every shared slot, and none would ever send.
    */
-  reservationsHeld(): boolean {
-    return this.reservedLeases.every((lease) => lease.isHeld());
+  private readyToSend(reservation: Reservation): boolean {
+    if (this.shared === undefined) return true;
+    const live = this.reservedLeases.filter((lease) => lease.hasMargin()).length;
+    if (this.sending.has(reservation)) return live >= this.sending.size;
+    if (live <= this.sending.size) return false;
+    this.sending.add(reservation);
+    return true;
   }
 
   private reserveLease(lease: Lease): void {
@@ -206,10 +227,26 @@ export class SessionTracker implements HeldActionRefresher {
   private async replaceReservation(lost: Lease): Promise<void> {
     const semaphore = this.shared;
     if (semaphore === undefined || !this.reservedLeases.includes(lost)) return;
-    const outcome = await sharedLease((wait) => semaphore.acquire(wait), { deadline: Infinity }).catch(
-      () => undefined,
-    );
-    if (!outcome?.granted) return;
+    const stop = new AbortController();
+    this.replacing.set(lost, stop);
+    let outcome: AcquireOutcome;
+    try {
+      outcome = await sharedLease((wait) => semaphore.acquire(wait), {
+        deadline: Infinity,
+        signal: stop.signal,
+      });
+    } catch (error) {
+      // Left lost, the reservation's submit could never go: ask again.
+      this.logger.warn(
+        { code: (error as { code?: unknown }).code },
+        "could not take a session slot again for a submit; trying again",
+      );
+      setTimeout(() => void this.replaceReservation(lost), SHARED_RETRY_MS).unref();
+      return;
+    } finally {
+      this.replacing.delete(lost);
+    }
+    if (!outcome.granted) return;
     const at = this.reservedLeases.indexOf(lost);
     if (at === -1) {
       // That reservation ended meanwhile (its submit went or failed).
@@ -233,18 +270,29 @@ export class SessionTracker implements HeldActionRefresher {
   }
 
   /** A reserved slot now holds `action` (a merged action already held gives its slot back). */
-  hold(action: MachineAction, machineId: string): void {
+  hold(reservation: Reservation, action: MachineAction, machineId: string): void {
+    this.sending.delete(reservation);
     this.reserved -= 1;
-    const lease = this.reservedLeases.shift();
+    // A live lease goes with the action when there is one; a lapsed one is being taken again for those left.
+    const lease = this.takeReservedLease((l) => l.isHeld());
     if (this.track(action, machineId) && lease) this.keepLease(action.id.toLowerCase(), lease);
     else void lease?.release();
     this.admitWaiters();
   }
 
   /** A reserved slot's submit created no action. */
-  unreserve(): void {
-    void this.reservedLeases.shift()?.release();
+  unreserve(reservation: Reservation): void {
+    this.sending.delete(reservation);
+    void this.takeReservedLease((l) => !l.isHeld())?.release();
     this.giveBack();
+  }
+
+  /** One of the reserved leases, the first that `preferred` accepts if any. */
+  private takeReservedLease(preferred: (lease: Lease) => boolean): Lease | undefined {
+    const at = this.reservedLeases.findIndex(preferred);
+    const [lease] = this.reservedLeases.splice(at === -1 ? 0 : at, 1);
+    if (lease) this.replacing.get(lease)?.abort();
+    return lease;
   }
 
   /** An action in flight found without a submit of this process (reconciled on start, or adopted from a dead replica). */

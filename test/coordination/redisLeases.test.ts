@@ -155,6 +155,31 @@ describe("RedisSemaphore", () => {
     await adopted.release();
     expect(await sessions.counts()).toMatchObject({ held: 0, waiting: 0 });
   });
+
+  it("a lease whose renewals stop coming loses its margin a third of a lease before it is lost", async () => {
+    // 1.5 s here: the last third, held without margin, is 500 ms long.
+    const sessions = new RedisSemaphore(await connect(), {
+      name: "margin",
+      capacity: 1,
+      leaseMs: LEASE_MS,
+      timeScale: 20,
+      logger,
+    });
+    const lease = await granted(sessions.acquire({ deadline: Infinity }));
+    expect(lease.hasMargin()).toBe(true);
+    server.freeze();
+    let heldWithoutMargin = false;
+    try {
+      while (lease.isHeld()) {
+        if (!lease.hasMargin()) heldWithoutMargin = true;
+        await sleep(10);
+      }
+    } finally {
+      server.thaw();
+    }
+    expect(heldWithoutMargin).toBe(true);
+    expect(lease.hasMargin()).toBe(false);
+  });
 });
 
 describe("RedisLocks", () => {

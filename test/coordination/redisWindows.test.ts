@@ -83,13 +83,11 @@ describe("RedisWindows", () => {
     expect(usage.windows.map((w) => w.occupied)).toEqual([4, 4]);
 
     // The minute window empties; the 3-minute one still holds 4 of 6, so 2 more go, then it refuses.
-    // (On a loaded machine the minute may already be over here: then r4 is granted at once.)
-    const wait = await windows.tryAcquire("reads", "r4");
-    if (!wait.granted) {
-      await sleep(wait.retryInMs);
-      expect((await windows.tryAcquire("reads", "r4")).granted).toBe(true);
+    // (On a loaded machine the four settles are spread out, and so is the minute window's emptying.)
+    for (const id of ["r4", "r5"]) {
+      const { refusals } = await acquireWhenAllowed(windows, "reads", id);
+      for (const refusal of refusals) expect(refusal).toMatchObject({ reason: "window" });
     }
-    expect((await windows.tryAcquire("reads", "r5")).granted).toBe(true);
     const longWindow = await windows.tryAcquire("reads", "r6");
     expect(longWindow).toMatchObject({ granted: false, reason: "window" });
     if (!longWindow.granted) expect(longWindow.retryInMs).toBeGreaterThan(HOLD_MS);

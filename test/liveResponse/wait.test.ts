@@ -47,9 +47,10 @@ describe("waitForFinal", () => {
     expect(last.done).toBe(1);
     expect(last.actions[0]!.id).toBe(id);
     expect(last.message).toBe("fin-ws-0142.contoso.com: Succeeded");
-    // The submit's answer is fresh: the first report costs no read, then one list call per round and
-    // none after the action was final.
-    expect(sf.calls().listMachineActions).toBe(progress.length - 1);
+    // One list call per round and none after the action was final; the first report costs no read
+    // while the submit's answer is still fresh (on a loaded machine it may not be).
+    expect(sf.calls().listMachineActions).toBeGreaterThanOrEqual(progress.length - 1);
+    expect(sf.calls().listMachineActions).toBeLessThanOrEqual(progress.length);
     expect(sf.calls().getMachineAction).toBe(0);
   });
 

@@ -38,8 +38,8 @@ export interface SharedBudget {
 }
 
 export const DEFAULT_UNAVAILABLE_RETRY_MS = 500;
-/** How soon a call held by an admission condition looks again (real ms; it also wakes on any change here). */
-const CONDITION_RETRY_MS = 20;
+/** How soon a call that is not ready looks again (real ms; it also wakes on any change here). */
+const NOT_READY_RETRY_MS = 20;
 
 /** A retry goes ahead of calls that have not been tried yet, so it keeps (nearly) the place it had. */
 export type AdmissionPriority = "normal" | "retry";
@@ -48,6 +48,12 @@ export interface RunOptions {
   /** Aborting it while the call still waits for admission takes the call out of the queue; it uses no place. */
   signal?: AbortSignal | undefined;
   priority?: AdmissionPriority;
+  /**
+   * The call is admitted only while this is true (e.g. the replica still holds the shared session
+   * slot the call needs): it is checked right before admission, synchronously with it. Meanwhile the
+   * call keeps its place and looks again on any change here, or every NOT_READY_RETRY_MS.
+   */
+  ready?: (() => boolean) | undefined;
 }
 
 export interface WindowSnapshot {
@@ -141,7 +147,6 @@ export class RateLimiter {
   private sharedUnavailableReason: string | null = null;
   /** A 429's closing of the shared gate, under way: the call that met it settles after it. */
   private recording: Promise<unknown> | undefined;
-  private readonly conditions: Array<() => boolean> = [];
   private announceChange: () => void = () => undefined;
   private changed: Promise<void> = this.nextChange();
 
@@ -165,7 +170,7 @@ export class RateLimiter {
    * admitted in between.
    */
   async run<T>(task: () => Promise<T>, options: RunOptions = {}): Promise<T> {
-    const ticket = this.admitAtOnce(options.signal) ?? (await this.enqueue(options));
+    const ticket = this.admitAtOnce(options) ?? (await this.enqueue(options));
     try {
       return await task();
     } finally {
@@ -216,14 +221,6 @@ export class RateLimiter {
     };
   }
 
-  /**
-   * No call is admitted while `condition` is false (e.g. this replica's share of the session cap
-   * lapsed while it was frozen, and is being taken again). It is checked right before each admission.
-   */
-  requireBeforeAdmission(condition: () => boolean): void {
-    this.conditions.push(condition);
-  }
-
   /** Rejects every waiting call (LIMITER_STOPPED) and every later one; calls in flight finish. */
   async stop(): Promise<void> {
     if (this.stopping.signal.aborted) return;
@@ -231,13 +228,13 @@ export class RateLimiter {
     await this.scheduler.stop({ dropWaitingJobs: true });
   }
 
-  private admitAtOnce(signal: AbortSignal | undefined): Ticket | undefined {
+  private admitAtOnce({ signal, ready }: RunOptions): Ticket | undefined {
     if (this.stopping.signal.aborted) throw new AdmissionCancelledError("LIMITER_STOPPED", this.name);
     if (signal?.aborted) throw new AdmissionCancelledError("ADMISSION_ABORTED", this.name);
     // A shared grant takes a round trip to Redis: such calls always queue, one asking at a time.
     if (this.shared) return undefined;
     const now = this.clock.now();
-    return this.waiting === 0 && this.waitMs(now) === 0 ? this.admit(now, undefined) : undefined;
+    return this.waiting === 0 && this.waitMs(now, ready) === 0 ? this.admit(now, undefined) : undefined;
   }
 
   private enqueue(options: RunOptions): Promise<Ticket> {
@@ -268,7 +265,7 @@ export class RateLimiter {
       const priority = BOTTLENECK_PRIORITY[options.priority ?? "normal"];
       this.scheduler
         .schedule({ priority }, () =>
-          this.admitWhenReady(cancel.signal, (ticket) => {
+          this.admitWhenReady(cancel.signal, options.ready, (ticket) => {
             if (leave()) resolve(ticket);
           }),
         )
@@ -278,11 +275,15 @@ export class RateLimiter {
   }
 
   /** The Bottleneck job: waits until the windows and the gate have room, then admits at once. */
-  private async admitWhenReady(cancelled: AbortSignal, admitted: (ticket: Ticket) => void): Promise<void> {
+  private async admitWhenReady(
+    cancelled: AbortSignal,
+    ready: (() => boolean) | undefined,
+    admitted: (ticket: Ticket) => void,
+  ): Promise<void> {
     for (;;) {
       if (cancelled.aborted) return;
       const now = this.clock.now();
-      const waitMs = this.waitMs(now);
+      const waitMs = this.waitMs(now, ready);
       if (waitMs > 0) {
         await this.wakeAfter(waitMs, cancelled);
         continue;
@@ -297,8 +298,8 @@ export class RateLimiter {
         await this.wakeAfter(retryInMs, cancelled);
         continue;
       }
-      if (cancelled.aborted || !this.conditionsMet()) {
-        // Its caller left, or a condition failed, while the grant was on its way: the place is dated from now, unused.
+      if (cancelled.aborted || ready?.() === false) {
+        // Its caller left, or it stopped being ready, while the grant was on its way: the place is dated from now, unused.
         void this.shared.windows.settle(this.shared.budget, callId);
         if (cancelled.aborted) return;
         continue;
@@ -343,13 +344,9 @@ export class RateLimiter {
     }
   }
 
-  private waitMs(now: number): number {
-    const held = this.conditionsMet() ? 0 : CONDITION_RETRY_MS;
+  private waitMs(now: number, ready: (() => boolean) | undefined): number {
+    const held = ready?.() === false ? NOT_READY_RETRY_MS : 0;
     return Math.max(held, this.gate.waitMs(now), ...this.windows.map((w) => w.waitMs(now)));
-  }
-
-  private conditionsMet(): boolean {
-    return this.conditions.every((condition) => condition());
   }
 
   private admit(now: number, sharedCall: string | undefined): Ticket {
