@@ -273,8 +273,11 @@ export class SessionTracker implements HeldActionRefresher {
   hold(reservation: Reservation, action: MachineAction, machineId: string): void {
     this.sending.delete(reservation);
     this.reserved -= 1;
-    // A live lease goes with the action when there is one; a lapsed one is being taken again for those left.
-    const lease = this.takeReservedLease((l) => l.isHeld());
+    // The action takes the surest lease (one lapsed or about to is being taken again for those left).
+    const lease = this.takeReservedLease(
+      (l) => l.hasMargin(),
+      (l) => l.isHeld(),
+    );
     if (this.track(action, machineId) && lease) this.keepLease(action.id.toLowerCase(), lease);
     else void lease?.release();
     this.admitWaiters();
@@ -283,14 +286,17 @@ export class SessionTracker implements HeldActionRefresher {
   /** A reserved slot's submit created no action. */
   unreserve(reservation: Reservation): void {
     this.sending.delete(reservation);
-    void this.takeReservedLease((l) => !l.isHeld())?.release();
+    void this.takeReservedLease(
+      (l) => !l.isHeld(),
+      (l) => !l.hasMargin(),
+    )?.release();
     this.giveBack();
   }
 
-  /** One of the reserved leases, the first that `preferred` accepts if any. */
-  private takeReservedLease(preferred: (lease: Lease) => boolean): Lease | undefined {
-    const at = this.reservedLeases.findIndex(preferred);
-    const [lease] = this.reservedLeases.splice(at === -1 ? 0 : at, 1);
+  /** One of the reserved leases: the first the earliest of `preferences` accepts, else the first of all. */
+  private takeReservedLease(...preferences: Array<(lease: Lease) => boolean>): Lease | undefined {
+    const found = preferences.map((p) => this.reservedLeases.findIndex(p)).find((at) => at !== -1);
+    const [lease] = this.reservedLeases.splice(found ?? 0, 1);
     if (lease) this.replacing.get(lease)?.abort();
     return lease;
   }
