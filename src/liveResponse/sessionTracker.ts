@@ -33,8 +33,8 @@ export interface HeldActionRefresher {
 
 /**
  * A slot taken for one submit (see SessionTracker.reserve); it ends with `hold` or `unreserve`.
- * `readyToSend` is asked right before the submit is let go: with replicas it is true only while the
- * slot's lease in the shared cap is live.
+ * `readyToSend` is asked right before the submit is let go: with replicas it is true only while this
+ * replica holds a live lease in the shared cap for it.
  */
 export interface Reservation {
   readyToSend(): boolean;
@@ -205,9 +205,10 @@ export class SessionTracker implements HeldActionRefresher {
 
   /**
    * Reserved leases are alike, so a submit may go while live ones (held, renewals on time) outnumber
-   * the submits already let go; it then counts as sending until it ends. One lapsed (this replica froze past it, or lost
-   * Redis) is taken again in line meanwhile: requiring every lease to be live instead would let
-   * replicas that each wait on a replacement hold every shared slot, and none would ever send.
+   * the submits already let go; it then counts as sending until it ends. One lapsed (this replica
+   * froze past it, or lost Redis) is taken again in line meanwhile: requiring every lease to be live
+   * instead would let replicas that each wait on a replacement hold every shared slot, and none
+   * would ever send.
    */
   private readyToSend(reservation: Reservation): boolean {
     if (this.shared === undefined) return true;
